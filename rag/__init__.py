@@ -1,0 +1,28 @@
+"""Offline-first question answering over research papers with checked citations.
+
+    >>> from rag import Assistant
+    >>> a = Assistant.open()                      # builds the bundled index on first use
+    >>> ans = a.ask("How much does Tree-Planner reduce token consumption?")
+    >>> print(ans)                                # answer text, then the cited papers
+"""
+
+from .assistant import Assistant
+from .errors import CorpusError, EngineError, RagError, StoreError, UsageError
+from .settings import Settings
+from .types import Answer, Citation, CheckReport, IngestReport, Paper, Source
+
+__all__ = [
+    "Answer",
+    "Assistant",
+    "CheckReport",
+    "Citation",
+    "CorpusError",
+    "EngineError",
+    "IngestReport",
+    "Paper",
+    "RagError",
+    "Settings",
+    "Source",
+    "StoreError",
+    "UsageError",
+]

@@ -1,0 +1,235 @@
+"""Numbered sources -> an engine -> a checked `Answer`.
+
+Engines:
+- `extractive`: quotes the most relevant sentences of the retrieved abstracts
+  verbatim, each with its `[n]`. No model writes text, so nothing can be invented.
+- `openai`: any OpenAI-compatible endpoint; `llama-cpp`: a local GGUF (by default the
+  bundled Gemma 3 270M). Their text goes through `citations.check_answer`; when too
+  little of it survives, the extractive answer is returned instead, with `fallback` set.
+Refusal is decided here from retrieval and evidence scores, before any model is
+called, so a weak model cannot talk itself into an answer.
+Not here: retrieval (retrieve.py), how a claim is checked (citations.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import prompts
+from .citations import Segment, SentenceHit, SentenceIndex, build_citations, check_answer
+from .errors import EngineError
+from .settings import Settings
+from .text import names, numbers
+from .types import Answer, Source
+
+REFUSAL = "The indexed papers do not answer this question."
+_QUANTITY = re.compile(
+    r"\b(how (much|many|fast|large|long|big)|by how|what (percentage|percent|fraction|proportion|accuracy|"
+    r"score|speed-?up|improvement|rate)|\d)", re.I
+)
+
+
+def format_sources(sources: list[Source], budget_tokens: int, count: Callable[[str], int]) -> str:
+    """The numbered, delimited source block, trimmed to fit `budget_tokens`.
+
+    Sources are dropped from the end (lowest ranked) and, if one alone is too long,
+    its abstract is cut at a sentence boundary.
+    """
+    blocks: list[str] = []
+    used = 0
+    for n, s in enumerate(sources, start=1):
+        title = s.paper.title.replace('"', "'")
+        head, tail = f'<source n="{n}" title="{title}">\n', "\n</source>"
+        body = s.paper.abstract.replace("</source>", "</ source>")
+        cost = count(head + body + tail)
+        if used + cost > budget_tokens:
+            room = budget_tokens - used - count(head + tail)
+            if blocks or room < 40:
+                break
+            sentences = re.split(r"(?<=[.!?])\s+", body)
+            cut = ""
+            for sent in sentences:
+                if count(cut + " " + sent) > room:
+                    break
+                cut = (cut + " " + sent).strip()
+            body, cost = cut, count(head + cut + tail)
+        blocks.append(head + body + tail)
+        used += cost
+    return "\n".join(blocks)
+
+
+def missing_names(question: str, sources: list[Source]) -> list[str]:
+    """Distinctive names in the question that no retrieved paper mentions."""
+    text = " ".join(f"{s.paper.title} {s.paper.abstract}" for s in sources).lower()
+    out = []
+    for n in names(question):
+        low = n.lower()
+        if low not in text and low.rstrip("s") not in text:
+            out.append(n)
+    return out
+
+
+class AnswerPipeline:
+    """Turns a question and its retrieved sources into a checked `Answer`."""
+
+    def __init__(self, settings: Settings, index: SentenceIndex) -> None:
+        self.settings = settings
+        self.index = index
+        self._llama: Any = None
+        self._openai: Any = None
+        self._tokenizer: Any = None
+        self._llama_lock = threading.Lock()
+
+    # ---- evidence and the extractive engine ------------------------------------
+    def rank_sentences(self, question: str, qvec: np.ndarray, sources: list[Source]) -> list[tuple[float, SentenceHit]]:
+        """Source sentences ranked for answering: similarity, overlap, paper rank."""
+        hits = self.index.score(qvec, question, sources)
+        wants_number = bool(_QUANTITY.search(question))
+        ranked = []
+        for h in hits:
+            adj = h.score + (0.08, 0.04)[h.source] if h.source < 2 else h.score
+            if wants_number and numbers(h.text):
+                adj += 0.08
+            ranked.append((adj, h))
+        ranked.sort(key=lambda t: t[0], reverse=True)
+        return ranked
+
+    def refusal_reason(self, question: str, sources: list[Source], ranked: list[tuple[float, SentenceHit]]) -> str | None:
+        if not sources or not ranked:
+            return "nothing is indexed" if not sources else "the retrieved papers have no sentences"
+        best_dense = max(s.dense for s in sources)
+        if best_dense < self.settings.min_dense:
+            return f"best chunk similarity {best_dense:.2f} < {self.settings.min_dense}"
+        best = ranked[0][1].score
+        if best < self.settings.min_evidence:
+            return f"best sentence score {best:.2f} < {self.settings.min_evidence}"
+        gone = missing_names(question, sources)
+        if gone:
+            return f"no retrieved paper mentions {', '.join(sorted(gone))}"
+        return None
+
+    def extractive_segments(self, ranked: list[tuple[float, SentenceHit]]) -> list[Segment]:
+        best_adj, best = ranked[0]
+        chosen = [best]
+        for adj, h in ranked[1:]:
+            if len(chosen) >= self.settings.max_answer_sentences:
+                break
+            same = [c for c in chosen if c.source == h.source]
+            if same:
+                ok = adj >= 0.85 * best_adj and len(same) < 2
+            else:  # another paper must be nearly as relevant: precise citations first
+                ok = adj >= 0.92 * best_adj and h.source < 3
+            if ok and h.score >= self.settings.min_evidence:
+                chosen.append(h)
+        order = {c.source: k for k, c in enumerate(chosen)}
+        chosen.sort(key=lambda c: (order[c.source], c.start))
+        return [Segment(c.text, [(c.source, c.start, c.end)]) for c in chosen]
+
+    # ---- generative engines -------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        if self._tokenizer is None:
+            import llama_index.core
+
+            cache = os.path.join(os.path.dirname(llama_index.core.__file__), "_static", "tiktoken_cache")
+            os.environ.setdefault("TIKTOKEN_CACHE_DIR", cache)  # bundled cl100k: no download
+            import tiktoken
+
+            self._tokenizer = tiktoken.get_encoding("cl100k_base")
+        return len(self._tokenizer.encode(text, disallowed_special=()))
+
+    def generate(self, engine: str, question: str, sources: list[Source]) -> str:
+        block = format_sources(sources, self.settings.context_tokens, self.count_tokens)
+        if engine == "openai":
+            return self._generate_openai(question, block)
+        if engine == "llama-cpp":
+            return self._generate_llama(question, block)
+        raise EngineError(f"Unknown generative engine {engine!r}: expected openai or llama-cpp.")
+
+    def _generate_openai(self, question: str, block: str) -> str:
+        s = self.settings
+        if self._openai is None:
+            if not (s.openai_api_key or s.openai_base_url):
+                raise EngineError(
+                    "The openai engine needs OPENAI_API_KEY (and OPENAI_BASE_URL for a local or "
+                    "other OpenAI-compatible server). Set them, or use --engine extractive."
+                )
+            from openai import OpenAI
+
+            self._openai = OpenAI(
+                api_key=s.openai_api_key or "not-needed",
+                base_url=s.openai_base_url,
+                timeout=s.openai_timeout,
+                max_retries=1,
+            )
+        try:
+            resp = self._openai.chat.completions.create(
+                model=s.openai_model,
+                messages=[
+                    {"role": "system", "content": prompts.render("answer_system.md", s)},
+                    {"role": "user", "content": prompts.render("answer_user.md", s, sources=block, question=question)},
+                ],
+                temperature=s.temperature,
+                max_tokens=s.max_new_tokens,
+            )
+        except Exception as e:  # network, auth, model name...
+            raise EngineError(
+                f"The OpenAI-compatible endpoint {s.openai_base_url or 'api.openai.com'} failed: {e}. "
+                "Check OPENAI_BASE_URL, OPENAI_API_KEY and RAG_OPENAI_MODEL."
+            ) from e
+        return (resp.choices[0].message.content or "").strip()
+
+    def _generate_llama(self, question: str, block: str) -> str:
+        from .models import load_llama
+
+        with self._llama_lock:  # llama.cpp contexts are not thread-safe
+            if self._llama is None:
+                self._llama = load_llama(self.settings)
+            prompt = prompts.render("answer_completion.md", self.settings, sources=block, question=question)
+            out = self._llama.create_completion(
+                prompt,
+                max_tokens=self.settings.max_new_tokens,
+                temperature=self.settings.temperature,
+                stop=["\n\n", "Question:", "Sources:", "<source"],
+            )
+        return str(out["choices"][0]["text"]).strip()
+
+    # ---- the whole step --------------------------------------------------------------
+    def answer(self, question: str, qvec: np.ndarray, sources: list[Source], engine: str) -> Answer:
+        t0 = time.perf_counter()
+        ranked = self.rank_sentences(question, qvec, sources)
+        reason = self.refusal_reason(question, sources, ranked)
+        generative = engine in ("openai", "llama-cpp")
+        if reason is not None:
+            ans = Answer(question=question, text=REFUSAL, refused=True, engine=engine, sources=sources,
+                         notes=[f"refused: {reason}"])
+            if generative:
+                from .types import CheckReport
+
+                ans.checked = CheckReport()
+            return ans
+        if not generative:
+            text, cits = build_citations(self.extractive_segments(ranked), sources)
+            return Answer(question=question, text=text, citations=cits, engine="extractive", sources=sources)
+        draft = self.generate(engine, question, sources)
+        t_gen = time.perf_counter()
+        segments, report, notes = check_answer(draft, sources, self.index)
+        notes.insert(0, f"draft: {draft}")
+        timings = {"generate": (t_gen - t0) * 1000, "check": (time.perf_counter() - t_gen) * 1000}
+        if not segments or (report.kept + report.recited) * 2 < report.sentences:
+            segments = self.extractive_segments(ranked)
+            text, cits = build_citations(segments, sources)
+            return Answer(
+                question=question, text=text, citations=cits, engine=f"{engine}→extractive",
+                sources=sources, checked=report, notes=notes, timings_ms=timings,
+                fallback=f"{report.kept + report.recited} of {report.sentences} generated sentences were supported",
+            )
+        text, cits = build_citations(segments, sources)
+        return Answer(question=question, text=text, citations=cits, engine=engine, sources=sources,
+                      checked=report, notes=notes, timings_ms=timings)

@@ -1,0 +1,102 @@
+"""`Assistant`: the one object the API, CLI, UI and evals all use.
+
+It owns the store, the embedding model, the hybrid retriever and the answer pipeline,
+built once from one `Settings`. On first use with an empty collection it ingests the
+bundled corpus (when `settings.auto_ingest`), so a fresh checkout answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .answer import AnswerPipeline
+from .citations import SentenceIndex
+from .errors import UsageError
+from .ingest import ingest_files
+from .models import Embedder
+from .retrieve import HybridRetriever
+from .settings import ENGINES, Settings
+from .store import Store
+from .types import Answer, IngestReport, Paper, Source
+
+
+class Assistant:
+    """Ask questions about an indexed paper collection and get checked, cited answers."""
+
+    def __init__(self, settings: Settings, *, progress: bool = True) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.store = Store(settings)
+        self.embedder = Embedder(settings)
+        self._ingest_lock = threading.Lock()
+        if self.store.count() == 0 and settings.auto_ingest:
+            if progress:
+                print(f"Building the index from {settings.default_corpus} ...", file=sys.stderr)
+            ingest_files([settings.default_corpus], settings=settings, store=self.store,
+                         embedder=self.embedder, progress=progress)
+        self.retriever = HybridRetriever(settings, self.store, self.embedder)
+        self.pipeline = AnswerPipeline(settings, SentenceIndex(self.embedder))
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, progress: bool = True) -> Assistant:
+        """Open (and on first use build) the index described by `settings`."""
+        return cls(settings or Settings(), progress=progress)
+
+    def ingest(self, *paths: str | Path, progress: bool | None = None) -> IngestReport:
+        """Add the papers of `paths` (default: the bundled corpus); idempotent."""
+        files = list(paths) or [self.settings.default_corpus]
+        with self._ingest_lock:
+            report = ingest_files(files, settings=self.settings, store=self.store, embedder=self.embedder,
+                                  progress=self.progress if progress is None else progress)
+            if report.chunks_added:
+                self.retriever.refresh()
+        return report
+
+    def papers(self) -> list[Paper]:
+        return self.store.papers()
+
+    def validate_question(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise UsageError("The question is empty: type a question about the indexed papers.")
+        q = " ".join(question.split())
+        if len(q) > self.settings.max_question_chars:
+            raise UsageError(
+                f"The question is {len(q)} characters long; the limit is "
+                f"{self.settings.max_question_chars}. Shorten it."
+            )
+        return q
+
+    def retrieve(self, question: str, *, k: int | None = None) -> list[Source]:
+        """The top-k papers for `question`, best first, with their best chunks."""
+        q = self.validate_question(question)
+        if k is not None and k < 1:
+            raise UsageError(f"k must be at least 1, got {k}.")
+        return self.retriever.retrieve(q, k=k)
+
+    def ask(self, question: str, *, engine: str | None = None, k: int | None = None) -> Answer:
+        """Answer `question` with numbered, checked citations (or refuse)."""
+        t0 = time.perf_counter()
+        q = self.validate_question(question)
+        name = engine or self.settings.engine
+        if name not in ENGINES:
+            raise UsageError(f"Unknown engine {name!r}: expected one of {', '.join(ENGINES)}.")
+        if name == "auto":
+            name = self.settings.resolved_engine()
+        if k is not None and k < 1:
+            raise UsageError(f"k must be at least 1, got {k}.")
+        qvec = self.embedder.encode([q])[0]
+        sources = self.retriever.retrieve(q, k=k, query_vec=qvec.tolist())
+        t1 = time.perf_counter()
+        answer = self.pipeline.answer(q, qvec, sources, name)
+        t2 = time.perf_counter()
+        answer.question = question.strip()
+        answer.timings_ms = {
+            "retrieve": (t1 - t0) * 1000,
+            "answer": (t2 - t1) * 1000,
+            "total": (t2 - t0) * 1000,
+            **answer.timings_ms,
+        }
+        return answer

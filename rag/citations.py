@@ -1,0 +1,252 @@
+"""Citations as a checked contract.
+
+Sources are numbered by the code ([1]..[n] in retrieval order). This module
+- parses `[n]` markers out of generated text and drops those that match no source;
+- scores the sentences of each source abstract against a claim (cosine similarity
+  with the bundled embedding model plus lexical overlap), with per-paper sentence
+  vectors cached in memory;
+- checks every sentence of a generated answer against the sentence it cites: every
+  number and distinctive name in the claim must occur in the cited source, and the
+  best source sentence must be similar enough. A claim is kept, re-cited to the
+  retrieved source that does support it, or dropped;
+- builds the final `Citation` list (renumbered 1..m in order of first use) from the
+  stored abstracts, never from model text.
+Not here: calling models (answer.py).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .models import Embedder
+from .text import content_terms, names, numbers, sentence_spans
+from .types import CheckReport, Citation, Source
+
+MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
+
+# A claim is supported by a source sentence when cosine >= SUPPORT_COS, or when
+# cosine >= SUPPORT_COS_LEX and most of its content words occur in that sentence.
+SUPPORT_COS = 0.62
+SUPPORT_COS_LEX = 0.45
+SUPPORT_LEX = 0.5
+
+
+@dataclass
+class SentenceHit:
+    """One sentence of a source abstract scored against a text."""
+
+    source: int  # index into the sources list
+    start: int
+    end: int
+    text: str
+    cos: float
+    lex: float
+
+    @property
+    def score(self) -> float:
+        return self.cos + 0.35 * self.lex
+
+
+class SentenceIndex:
+    """Sentence spans and vectors of paper abstracts, computed once per paper (LRU)."""
+
+    def __init__(self, embedder: Embedder, max_papers: int = 4096) -> None:
+        self.embedder = embedder
+        self.max_papers = max_papers
+        self._cache: OrderedDict[str, tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, sources: list[Source]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        missing = []
+        with self._lock:
+            for s in sources:
+                if s.paper.id in self._cache:
+                    self._cache.move_to_end(s.paper.id)
+                elif s.paper.id not in [m.paper.id for m in missing]:
+                    missing.append(s)
+        if missing:
+            spans_all = [sentence_spans(s.paper.abstract) for s in missing]
+            texts = [s.paper.abstract[a:b] for s, spans in zip(missing, spans_all) for a, b in spans]
+            vecs = self.embedder.encode(texts)
+            i = 0
+            with self._lock:
+                for s, spans in zip(missing, spans_all):
+                    self._cache[s.paper.id] = (spans, vecs[i : i + len(spans)])
+                    i += len(spans)
+                while len(self._cache) > self.max_papers:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            return [self._cache[s.paper.id] for s in sources]
+
+    def score(self, text_vec: np.ndarray, text: str, sources: list[Source], only: list[int] | None = None) -> list[SentenceHit]:
+        """Every sentence of the chosen sources scored against `text`, best first."""
+        idx = list(range(len(sources))) if only is None else only
+        chosen = [sources[i] for i in idx]
+        terms = content_terms(text)
+        hits: list[SentenceHit] = []
+        for i, s, (spans, vecs) in zip(idx, chosen, self.get(chosen)):
+            if not spans:
+                continue
+            cos = vecs @ text_vec
+            for (a, b), c in zip(spans, cos):
+                sent = s.paper.abstract[a:b]
+                lex = len(terms & content_terms(sent)) / len(terms) if terms else 0.0
+                hits.append(SentenceHit(i, a, b, sent, float(c), lex))
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits
+
+
+def parse_markers(text: str) -> list[int]:
+    """Source numbers cited in `text`, in order, expanding [1, 2] and [1-3]."""
+    out: list[int] = []
+    for m in MARKER.finditer(text):
+        for part in re.split(r"\s*[,;]\s*", m.group(1)):
+            if re.search(r"[–-]", part):
+                a, b = (int(x) for x in re.split(r"\s*[–-]\s*", part))
+                if 0 < b - a < 20:
+                    out.extend(range(a, b + 1))
+                    continue
+            out.extend(int(x) for x in re.findall(r"\d+", part))
+    return out
+
+
+def strip_markers(text: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", text)).strip()
+
+
+def keep_known_markers(text: str, n_sources: int) -> tuple[str, list[int]]:
+    """Remove markers that cite no source; return the text and the unknown numbers."""
+    unknown: list[int] = []
+
+    def fix(m: re.Match[str]) -> str:
+        nums = parse_markers(m.group(0))
+        good = [n for n in nums if 1 <= n <= n_sources]
+        unknown.extend(n for n in nums if not 1 <= n <= n_sources)
+        return "".join(f"[{n}]" for n in dict.fromkeys(good))
+
+    return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub(fix, text)).strip(), unknown
+
+
+@dataclass
+class Segment:
+    """An answer sentence and the evidence it rests on: (source index, start, end) spans."""
+
+    text: str
+    evidence: list[tuple[int, int, int]] = field(default_factory=list)
+
+
+def _source_text(s: Source) -> str:
+    return f"{s.paper.title}\n{s.paper.abstract}"
+
+
+def consistent(claim: str, source: Source) -> tuple[bool, str]:
+    """Every number and distinctive name of the claim occurs in the source."""
+    src = _source_text(source)
+    missing_nums = numbers(claim) - numbers(src)
+    if missing_nums:
+        return False, f"number(s) {', '.join(sorted(missing_nums))} not in the source"
+    low = src.lower()
+    missing_names = [n for n in names(claim) if n.lower() not in low and n.lower().rstrip("s") not in low]
+    if missing_names:
+        return False, f"name(s) {', '.join(sorted(missing_names))} not in the source"
+    return True, ""
+
+
+def supports(hit: SentenceHit | None) -> bool:
+    if hit is None:
+        return False
+    return hit.cos >= SUPPORT_COS or (hit.cos >= SUPPORT_COS_LEX and hit.lex >= SUPPORT_LEX)
+
+
+def check_answer(
+    text: str, sources: list[Source], index: SentenceIndex
+) -> tuple[list[Segment], CheckReport, list[str]]:
+    """Check each sentence of a generated answer against the sources it cites."""
+    text, unknown = keep_known_markers(" ".join(text.split()), len(sources))
+    notes = [f"removed marker [{n}]: no such source" for n in dict.fromkeys(unknown)]
+    report = CheckReport()
+    segments: list[Segment] = []
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    claims = [strip_markers(s) for s in sentences]
+    vecs = index.embedder.encode([c for c in claims if c]) if any(claims) else np.zeros((0, 384))
+    vec_iter = iter(vecs)
+    for sent, claim in zip(sentences, claims):
+        if not claim:
+            continue
+        vec = next(vec_iter)
+        if len(claim.split()) < 3 or not re.search(r"[A-Za-z]", claim):
+            continue  # fragments such as "Answer:" are not claims
+        report.sentences += 1
+        cited = [n - 1 for n in dict.fromkeys(parse_markers(sent))]
+        hits = index.score(vec, claim, sources)
+        best_by_source: dict[int, SentenceHit] = {}
+        for h in hits:
+            best_by_source.setdefault(h.source, h)
+        ok = [
+            i for i in cited if supports(best_by_source.get(i)) and consistent(claim, sources[i])[0]
+        ]
+        if ok:
+            report.kept += 1
+            segments.append(Segment(claim, [(i, best_by_source[i].start, best_by_source[i].end) for i in ok]))
+            continue
+        others = sorted(
+            (i for i in best_by_source if supports(best_by_source[i]) and consistent(claim, sources[i])[0]),
+            key=lambda i: best_by_source[i].score,
+            reverse=True,
+        )
+        if others:
+            i = others[0]
+            report.recited += 1
+            h = best_by_source[i]
+            segments.append(Segment(claim, [(i, h.start, h.end)]))
+            if cited:
+                notes.append(f"re-cited {claim[:60]!r} from [{cited[0] + 1}] to [{i + 1}]")
+            continue
+        report.dropped += 1
+        why = ""
+        if cited:
+            why = consistent(claim, sources[cited[0]])[1] or "no supporting sentence in the cited source"
+        else:
+            why = "no retrieved source supports it"
+        notes.append(f"dropped {claim[:60]!r}: {why}")
+    return segments, report, notes
+
+
+def build_citations(segments: list[Segment], sources: list[Source]) -> tuple[str, list[Citation]]:
+    """Answer text with markers renumbered 1..m by first use, and the citation list."""
+    number: dict[int, int] = {}
+    spans: dict[int, list[tuple[int, int]]] = {}
+    parts = []
+    for seg in segments:
+        marks = []
+        for i, a, b in seg.evidence:
+            if i not in number:
+                number[i] = len(number) + 1
+                spans[i] = []
+            if (a, b) not in spans[i]:
+                spans[i].append((a, b))
+            if number[i] not in marks:
+                marks.append(number[i])
+        body = seg.text.rstrip()
+        parts.append(body + " " + "".join(f"[{m}]" for m in marks))
+    citations = []
+    for i, n in sorted(number.items(), key=lambda t: t[1]):
+        p = sources[i].paper
+        first = spans[i][0]  # quote: the evidence of the first claim citing it
+        sp = sorted(spans[i])
+        citations.append(
+            Citation(
+                n=n,
+                paper_id=p.id,
+                title=p.title,
+                quote=p.abstract[first[0] : first[1]],
+                abstract=p.abstract,
+                spans=sp,
+            )
+        )
+    return " ".join(parts), citations

@@ -1,0 +1,130 @@
+"""Papers -> sentence-aware chunks -> embeddings -> the Chroma store.
+
+Idempotent: chunk ids are `<paper_id>::<n>` and each paper records a content hash,
+so re-ingesting the same papers adds nothing, a new file adds only its new papers,
+and a paper whose text changed is replaced whole. Every file is read and validated
+before anything is written, and a paper's chunks are embedded before any is stored,
+so a bad file or an interrupted embedding leaves the store as it was.
+Not here: reading formats (corpus.py), retrieval (retrieve.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from llama_index.core import Document
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import MetadataMode, TextNode
+from tqdm import tqdm
+
+from .corpus import read_corpus
+from .models import Embedder
+from .settings import Settings
+from .store import Store
+from .types import IngestReport, Paper
+
+# Stored with every chunk but never embedded or shown to an LLM as metadata.
+_HIDDEN_KEYS = ["paper_id", "chunk", "paper_hash", "abstract", "authors", "year", "url", "source"]
+
+
+def paper_hash(paper: Paper) -> str:
+    payload = "\x1f".join([paper.title, paper.abstract, ";".join(paper.authors), str(paper.year), paper.url or ""])
+    return hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+
+def chunk_paper(paper: Paper, splitter: SentenceSplitter, *, source: str) -> list[TextNode]:
+    """Split one paper's abstract into nodes whose embedded text starts with the title."""
+    doc = Document(
+        id_=paper.id,
+        text=paper.abstract,
+        metadata={
+            "title": paper.title,
+            "paper_id": paper.id,
+            "paper_hash": paper_hash(paper),
+            "abstract": paper.abstract,
+            "authors": "; ".join(paper.authors),
+            "year": paper.year or 0,
+            "url": paper.url or "",
+            "source": source,
+            "chunk": 0,
+        },
+        excluded_embed_metadata_keys=list(_HIDDEN_KEYS),
+        excluded_llm_metadata_keys=list(_HIDDEN_KEYS),
+    )
+    nodes = splitter.get_nodes_from_documents([doc])
+    out: list[TextNode] = []
+    for i, node in enumerate(nodes):
+        assert isinstance(node, TextNode)
+        node.id_ = f"{paper.id}::{i}"
+        node.metadata["chunk"] = i
+        out.append(node)
+    return out
+
+
+def make_splitter(settings: Settings, embedder: Embedder) -> SentenceSplitter:
+    # Count in the embedding model's own word pieces, so no chunk is truncated.
+    return SentenceSplitter(
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        tokenizer=embedder.tokenizer.tokenize,
+        include_prev_next_rel=False,
+    )
+
+
+def ingest_files(
+    paths: Iterable[str | Path],
+    *,
+    settings: Settings,
+    store: Store,
+    embedder: Embedder,
+    progress: bool = True,
+) -> IngestReport:
+    """Read, validate, chunk, embed and store the papers of `paths`."""
+    t0 = time.perf_counter()
+    files = [str(p) for p in paths]
+    # 1. Read and validate everything first: a bad file writes nothing.
+    per_file = [(f, read_corpus(f)) for f in files]
+    report = IngestReport(files=files)
+    papers: dict[str, tuple[Paper, str]] = {}
+    for f, ps in per_file:
+        report.papers_read += len(ps)
+        for p in ps:
+            papers[p.id] = (p, Path(f).name)
+    # 2. Decide what is new, changed or already there.
+    stored = store.paper_hashes(list(papers))
+    todo: list[tuple[Paper, str]] = []
+    changed: list[str] = []
+    for pid, (p, src) in papers.items():
+        h = stored.get(pid)
+        if h is None:
+            todo.append((p, src))
+            report.papers_added += 1
+        elif h != paper_hash(p):
+            todo.append((p, src))
+            changed.append(pid)
+            report.papers_updated += 1
+        else:
+            report.papers_unchanged += 1
+    # 3. Chunk and embed, then write.
+    if todo:
+        splitter = make_splitter(settings, embedder)
+        nodes = [n for p, src in todo for n in chunk_paper(p, splitter, source=src)]
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+        vectors = []
+        bar = tqdm(total=len(texts), desc="Embedding chunks", unit="chunk", disable=not progress)
+        step = settings.embed_batch_size * 4
+        for i in range(0, len(texts), step):
+            vectors.extend(embedder.encode(texts[i : i + step]).tolist())
+            bar.update(len(texts[i : i + step]))
+        bar.close()
+        for n, v in zip(nodes, vectors, strict=True):
+            n.embedding = v
+        store.delete_papers(changed)
+        store.vector_store.add(nodes)
+        report.chunks_added = len(nodes)
+    report.chunks_total = store.count()
+    report.seconds = time.perf_counter() - t0
+    return report

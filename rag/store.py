@@ -1,0 +1,147 @@
+"""The Chroma collection behind a llama-index `ChromaVectorStore`.
+
+One code path for both deployments: an embedded `PersistentClient` under
+`settings.data_dir` by default, or a Chroma server (`chroma run`) when
+`settings.chroma_host` is set. The collection is created with cosine distance and
+records the embedding model and chunking settings in its metadata; opening it with
+other settings raises `StoreError` instead of silently mixing vectors.
+Not here: chunking and embedding (ingest.py), ranking (retrieve.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .models import os  # noqa: F401  (sets offline/telemetry environment first)
+from .settings import Settings
+from .types import Paper
+
+SCHEMA_VERSION = 1
+
+
+def collection_signature(settings: Settings) -> dict[str, Any]:
+    """What must match between the collection and the settings that open it."""
+    return {
+        "rag_schema": SCHEMA_VERSION,
+        "rag_embed_model": settings.embed_model,
+        "rag_chunk_size": settings.chunk_size,
+        "rag_chunk_overlap": settings.chunk_overlap,
+    }
+
+
+class Store:
+    """A checked Chroma collection of paper chunks."""
+
+    def __init__(self, settings: Settings) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        self.settings = settings
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        try:
+            if settings.chroma_host:
+                self.client = chromadb.HttpClient(
+                    host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+                )
+                self.client.heartbeat()
+            else:
+                path = Path(settings.data_dir) / "chroma"
+                path.mkdir(parents=True, exist_ok=True)
+                self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        except StoreError:
+            raise
+        except Exception as e:
+            raise StoreError(
+                f"Could not open the {settings.store_location()}: {e}. "
+                + (
+                    "Start it with `chroma run --path DIR --port N`, or unset RAG_CHROMA_HOST "
+                    "to use the embedded store."
+                    if settings.chroma_host
+                    else "Check that the directory is writable and not used by another Chroma version."
+                )
+            ) from e
+        signature = collection_signature(settings)
+        self.collection = self.client.get_or_create_collection(
+            name=settings.collection,
+            metadata=signature,
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+        self._check(signature)
+        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+
+    def _check(self, signature: dict[str, Any]) -> None:
+        meta = self.collection.metadata or {}
+        found = {k: meta.get(k) for k in signature}
+        if found != signature:
+            diff = ", ".join(
+                f"{k}: collection has {found[k]!r}, settings ask for {signature[k]!r}"
+                for k in signature
+                if found[k] != signature[k]
+            )
+            raise StoreError(
+                f"Collection {self.settings.collection!r} in the {self.settings.store_location()} "
+                f"was built with other settings ({diff}). Use the settings it was built with, "
+                "choose another collection (RAG_COLLECTION), or delete it and run `rag ingest`."
+            )
+        space = self.distance_space()
+        if space != "cosine":
+            raise StoreError(
+                f"Collection {self.settings.collection!r} uses {space!r} distance, expected 'cosine'. "
+                "Delete it and run `rag ingest` to rebuild it."
+            )
+
+    def distance_space(self) -> str:
+        conf = self.collection.configuration or {}
+        hnsw = conf.get("hnsw") or {}
+        space = hnsw.get("space") if isinstance(hnsw, dict) else None
+        if space is None:
+            space = (self.collection.metadata or {}).get("hnsw:space", "l2")
+        return str(space)
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def paper_hashes(self, paper_ids: list[str]) -> dict[str, str]:
+        """Content hash of each already-stored paper among `paper_ids`."""
+        out: dict[str, str] = {}
+        for i in range(0, len(paper_ids), 500):
+            batch = paper_ids[i : i + 500]
+            got = self.collection.get(ids=[f"{pid}::0" for pid in batch], include=["metadatas"])
+            for meta in got["metadatas"] or []:
+                if meta:
+                    out[str(meta["paper_id"])] = str(meta.get("paper_hash", ""))
+        return out
+
+    def delete_papers(self, paper_ids: list[str]) -> None:
+        if paper_ids:
+            self.collection.delete(where={"paper_id": {"$in": paper_ids}})
+
+    def all_nodes(self) -> list[Any]:
+        """Every stored chunk as a llama-index node (for BM25 and listings)."""
+        if self.count() == 0:
+            return []
+        return list(self.vector_store.get_nodes(None))
+
+    def papers(self) -> list[Paper]:
+        """The stored papers, in title order."""
+        if self.count() == 0:
+            return []
+        got = self.collection.get(where={"chunk": 0}, include=["metadatas"])
+        papers = [paper_from_metadata(m) for m in got["metadatas"] or [] if m]
+        return sorted(papers, key=lambda p: p.title.lower())
+
+
+def paper_from_metadata(meta: dict[str, Any]) -> Paper:
+    authors = str(meta.get("authors") or "")
+    year = meta.get("year")
+    return Paper(
+        id=str(meta["paper_id"]),
+        title=str(meta["title"]),
+        abstract=str(meta["abstract"]),
+        authors=[a for a in authors.split("; ") if a],
+        year=int(year) if isinstance(year, int) and year else None,
+        url=str(meta.get("url") or "") or None,
+    )
