@@ -128,9 +128,10 @@ class AnswerPipeline:
                 ok = adj >= 0.92 * best_adj and h.source < 3
             if ok and h.score >= self.settings.min_evidence:
                 chosen.append(h)
-        order = {c.source: k for k, c in enumerate(chosen)}
+        strength = {id(c): k for k, c in enumerate(chosen)}
+        order = {c.source: k for k, c in reversed(list(enumerate(chosen)))}
         chosen.sort(key=lambda c: (order[c.source], c.start))
-        return [Segment(c.text, [(c.source, c.start, c.end)]) for c in chosen]
+        return [Segment(c.text, [(c.source, c.start, c.end)], priority=strength[id(c)]) for c in chosen]
 
     # ---- generative engines -------------------------------------------------------
     def count_tokens(self, text: str) -> int:

@@ -38,7 +38,7 @@ class Assistant:
             ingest_files([settings.default_corpus], settings=settings, store=self.store,
                          embedder=self.embedder, progress=progress)
         self.retriever = HybridRetriever(settings, self.store, self.embedder)
-        self.pipeline = AnswerPipeline(settings, SentenceIndex(self.embedder))
+        self.pipeline = AnswerPipeline(settings, SentenceIndex(self.embedder, self.store))
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, progress: bool = True) -> Assistant:

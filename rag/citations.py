@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .models import Embedder
+from .store import Store
 from .text import content_terms, names, numbers, sentence_spans
 from .types import CheckReport, Citation, Source
 
@@ -55,8 +56,9 @@ class SentenceHit:
 class SentenceIndex:
     """Sentence spans and vectors of paper abstracts, computed once per paper (LRU)."""
 
-    def __init__(self, embedder: Embedder, max_papers: int = 4096) -> None:
+    def __init__(self, embedder: Embedder, store: Store | None = None, max_papers: int = 4096) -> None:
         self.embedder = embedder
+        self.store = store
         self.max_papers = max_papers
         self._cache: OrderedDict[str, tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
@@ -70,14 +72,21 @@ class SentenceIndex:
                 elif s.paper.id not in [m.paper.id for m in missing]:
                     missing.append(s)
         if missing:
-            spans_all = [sentence_spans(s.paper.abstract) for s in missing]
-            texts = [s.paper.abstract[a:b] for s, spans in zip(missing, spans_all) for a, b in spans]
-            vecs = self.embedder.encode(texts)
-            i = 0
+            stored = self.store.sentence_vectors([s.paper.id for s in missing]) if self.store else {}
+            entries: dict[str, tuple[list[tuple[int, int]], np.ndarray]] = {}
+            todo: list[tuple[str, int, int, str]] = []  # sentences with no stored vector
+            for s in missing:
+                spans = sentence_spans(s.paper.abstract)
+                have = {(a, b): v for a, b, v in stored.get(s.paper.id, [])}
+                todo.extend((s.paper.id, a, b, s.paper.abstract[a:b]) for a, b in spans if (a, b) not in have)
+                entries[s.paper.id] = (spans, have)  # type: ignore[assignment]
+            fresh = self.embedder.encode([t for *_, t in todo]) if todo else np.zeros((0, 384))
+            computed = {(pid, a, b): v for (pid, a, b, _), v in zip(todo, fresh)}
             with self._lock:
-                for s, spans in zip(missing, spans_all):
-                    self._cache[s.paper.id] = (spans, vecs[i : i + len(spans)])
-                    i += len(spans)
+                for pid, (spans, have) in entries.items():
+                    rows = [have.get((a, b)) if (a, b) in have else computed[(pid, a, b)] for a, b in spans]  # type: ignore[union-attr]
+                    mat = np.asarray(rows, dtype=np.float32).reshape(len(spans), -1)
+                    self._cache[pid] = (spans, mat)
                 while len(self._cache) > self.max_papers:
                     self._cache.popitem(last=False)
         with self._lock:
@@ -138,6 +147,7 @@ class Segment:
 
     text: str
     evidence: list[tuple[int, int, int]] = field(default_factory=list)
+    priority: int = 0  # lower = stronger; a citation quotes its strongest segment's evidence
 
 
 def _source_text(s: Source) -> str:
@@ -221,8 +231,12 @@ def build_citations(segments: list[Segment], sources: list[Source]) -> tuple[str
     """Answer text with markers renumbered 1..m by first use, and the citation list."""
     number: dict[int, int] = {}
     spans: dict[int, list[tuple[int, int]]] = {}
+    quote: dict[int, tuple[int, int, int]] = {}  # source -> (priority, start, end)
     parts = []
     for seg in segments:
+        for i, a, b in seg.evidence:
+            if i not in quote or seg.priority < quote[i][0]:
+                quote[i] = (seg.priority, a, b)
         marks = []
         for i, a, b in seg.evidence:
             if i not in number:
@@ -237,14 +251,14 @@ def build_citations(segments: list[Segment], sources: list[Source]) -> tuple[str
     citations = []
     for i, n in sorted(number.items(), key=lambda t: t[1]):
         p = sources[i].paper
-        first = spans[i][0]  # quote: the evidence of the first claim citing it
+        _, qa, qb = quote[i]
         sp = sorted(spans[i])
         citations.append(
             Citation(
                 n=n,
                 paper_id=p.id,
                 title=p.title,
-                quote=p.abstract[first[0] : first[1]],
+                quote=p.abstract[qa:qb],
                 abstract=p.abstract,
                 spans=sp,
             )

@@ -18,12 +18,14 @@ from pathlib import Path
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import MetadataMode, TextNode
+import numpy as np
 from tqdm import tqdm
 
 from .corpus import read_corpus
 from .models import Embedder
 from .settings import Settings
 from .store import Store
+from .text import sentence_spans
 from .types import IngestReport, Paper
 
 # Stored with every chunk but never embedded or shown to an LLM as metadata.
@@ -62,6 +64,41 @@ def chunk_paper(paper: Paper, splitter: SentenceSplitter, *, source: str) -> lis
         node.metadata["chunk"] = i
         out.append(node)
     return out
+
+
+def _pool_sentences(
+    node: TextNode, embed_text: str, token_vecs: np.ndarray, token_offsets: np.ndarray
+) -> list[tuple[str, int, int, list[float]]]:
+    """Mean-pool the chunk's token vectors over each whole sentence it contains.
+
+    Offsets are abstract offsets. A sentence cut by a chunk boundary is skipped here
+    and embedded on its own at query time (citations.SentenceIndex).
+    """
+    start = node.start_char_idx
+    if start is None or not len(token_vecs):
+        return []
+    abstract = str(node.metadata["abstract"])
+    prefix = len(embed_text) - len(node.text)  # the embedded text ends with the chunk text
+    end = start + len(node.text)
+    rows = []
+    for a, b in sentence_spans(abstract):
+        if a < start or b > end:
+            continue
+        lo, hi = prefix + a - start, prefix + b - start
+        sel = (token_offsets[:, 0] >= lo) & (token_offsets[:, 1] <= hi)
+        if sel.sum() < 2:
+            continue
+        v = token_vecs[sel].mean(axis=0)
+        v = v / (np.linalg.norm(v) or 1.0)
+        rows.append((str(node.metadata["paper_id"]), a, b, v.tolist()))
+    return rows
+
+
+def _first_per_sentence(rows: list[tuple[str, int, int, list[float]]]) -> list[tuple[str, int, int, list[float]]]:
+    seen: dict[tuple[str, int, int], tuple[str, int, int, list[float]]] = {}
+    for r in rows:
+        seen.setdefault((r[0], r[1], r[2]), r)
+    return list(seen.values())
 
 
 def make_splitter(settings: Settings, embedder: Embedder) -> SentenceSplitter:
@@ -113,16 +150,19 @@ def ingest_files(
         splitter = make_splitter(settings, embedder)
         nodes = [n for p, src in todo for n in chunk_paper(p, splitter, source=src)]
         texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        vectors = []
+        sentence_rows: list[tuple[str, int, int, list[float]]] = []
         bar = tqdm(total=len(texts), desc="Embedding chunks", unit="chunk", disable=not progress)
         step = settings.embed_batch_size * 4
         for i in range(0, len(texts), step):
-            vectors.extend(embedder.encode(texts[i : i + step]).tolist())
+            vecs, toks, offs = embedder.encode_with_tokens(texts[i : i + step])
+            for n, text, v, t, o in zip(nodes[i : i + step], texts[i : i + step], vecs, toks, offs):
+                n.embedding = v.tolist()
+                sentence_rows.extend(_pool_sentences(n, text, t, o))
             bar.update(len(texts[i : i + step]))
         bar.close()
-        for n, v in zip(nodes, vectors, strict=True):
-            n.embedding = v
+        sentence_rows = _first_per_sentence(sentence_rows)
         store.delete_papers(changed)
+        store.add_sentences(sentence_rows)  # before the chunks: a paper counts as stored once its chunks are
         store.vector_store.add(nodes)
         report.chunks_added = len(nodes)
     report.chunks_total = store.count()

@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def bundled_embed_path() -> Path:
@@ -49,6 +50,10 @@ class Embedder(BaseEmbedding):
         import torch
         from sentence_transformers import SentenceTransformer
 
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # no "sequence longer than 256" noise from the splitter
+        hf_logging.disable_progress_bar()
         torch.set_num_threads(settings.torch_threads)
         path = settings.embed_model_path or bundled_embed_path()
         if not Path(path).is_dir():
@@ -84,6 +89,41 @@ class Embedder(BaseEmbedding):
                 convert_to_numpy=True,
             )
         return np.asarray(vecs, dtype=np.float32)
+
+    def encode_with_tokens(
+        self, texts: list[str]
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """Text vectors plus, per text, its token vectors and token character offsets.
+
+        One forward pass gives both, so ingest can pool the tokens of each sentence into
+        a sentence vector at no extra model cost. Special and padding tokens are removed.
+        """
+        import torch
+
+        tok = self._model.tokenizer
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        vecs = np.zeros((len(texts), 384), dtype=np.float32)
+        tokens: list[np.ndarray] = [np.zeros((0, 384), dtype=np.float32)] * len(texts)
+        offsets: list[np.ndarray] = [np.zeros((0, 2), dtype=np.int64)] * len(texts)
+        bs = self.embed_batch_size
+        with self._lock, torch.inference_mode():
+            for b in range(0, len(order), bs):
+                idx = order[b : b + bs]
+                enc = tok(
+                    [texts[i] for i in idx], padding=True, truncation=True,
+                    max_length=self.max_tokens, return_tensors="pt", return_offsets_mapping=True,
+                )
+                off = enc.pop("offset_mapping").numpy()
+                out = self._model.forward(dict(enc))
+                sent = torch.nn.functional.normalize(out["sentence_embedding"], dim=-1).numpy()
+                tokv = out["token_embeddings"].numpy()
+                mask = enc["attention_mask"].numpy().astype(bool)
+                for j, i in enumerate(idx):
+                    keep = mask[j] & (off[j][:, 1] > off[j][:, 0])
+                    vecs[i] = sent[j]
+                    tokens[i] = tokv[j][keep]
+                    offsets[i] = off[j][keep]
+        return vecs, tokens, offsets
 
     # llama-index interface
     def _get_query_embedding(self, query: str) -> list[float]:

@@ -69,6 +69,13 @@ class Store:
             metadata=signature,
             configuration={"hnsw": {"space": "cosine"}},
         )
+        # Sentence vectors of each abstract (pooled from the chunk pass at ingest), for
+        # picking and checking evidence sentences without re-embedding at query time.
+        self.sentences = self.client.get_or_create_collection(
+            name=f"{settings.collection}__sentences",
+            metadata=signature,
+            configuration={"hnsw": {"space": "cosine"}},
+        )
         self._check(signature)
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
 
@@ -118,6 +125,30 @@ class Store:
     def delete_papers(self, paper_ids: list[str]) -> None:
         if paper_ids:
             self.collection.delete(where={"paper_id": {"$in": paper_ids}})
+            self.sentences.delete(where={"paper_id": {"$in": paper_ids}})
+
+    def add_sentences(self, rows: list[tuple[str, int, int, list[float]]]) -> None:
+        """Store (paper_id, start, end, vector) rows; ids are stable, so this upserts."""
+        for i in range(0, len(rows), 4000):
+            batch = rows[i : i + 4000]
+            self.sentences.upsert(
+                ids=[f"{pid}::{a}-{b}" for pid, a, b, _ in batch],
+                embeddings=[v for *_, v in batch],
+                metadatas=[{"paper_id": pid, "start": a, "end": b} for pid, a, b, _ in batch],
+            )
+
+    def sentence_vectors(self, paper_ids: list[str]) -> dict[str, list[tuple[int, int, Any]]]:
+        """Stored (start, end, vector) rows of each paper's sentences, in text order."""
+        if not paper_ids:
+            return {}
+        got = self.sentences.get(where={"paper_id": {"$in": paper_ids}}, include=["embeddings", "metadatas"])
+        out: dict[str, list[tuple[int, int, Any]]] = {}
+        embeddings = got["embeddings"] if got["embeddings"] is not None else []
+        for meta, vec in zip(got["metadatas"] or [], embeddings):
+            out.setdefault(str(meta["paper_id"]), []).append((int(meta["start"]), int(meta["end"]), vec))
+        for rows in out.values():
+            rows.sort(key=lambda r: r[0])
+        return out
 
     def all_nodes(self) -> list[Any]:
         """Every stored chunk as a llama-index node (for BM25 and listings)."""
