@@ -35,6 +35,8 @@ _QUANTITY = re.compile(
     r"score|speed-?up|improvement|rate)|\d)", re.I
 )
 
+_ANAPHOR = re.compile(r"^(This|These|It|Such|They|Its|Their)\b")
+
 
 def format_sources(sources: list[Source], budget_tokens: int, count: Callable[[str], int]) -> str:
     """The numbered, delimited source block, trimmed to fit `budget_tokens`.
@@ -128,10 +130,28 @@ class AnswerPipeline:
                 ok = adj >= 0.92 * best_adj and h.source < 3
             if ok and h.score >= self.settings.min_evidence:
                 chosen.append(h)
+        chosen = self._with_antecedents(chosen, ranked)
         strength = {id(c): k for k, c in enumerate(chosen)}
         order = {c.source: k for k, c in reversed(list(enumerate(chosen)))}
         chosen.sort(key=lambda c: (order[c.source], c.start))
         return [Segment(c.text, [(c.source, c.start, c.end)], priority=strength[id(c)]) for c in chosen]
+
+    @staticmethod
+    def _with_antecedents(chosen: list[SentenceHit], ranked: list[tuple[float, SentenceHit]]) -> list[SentenceHit]:
+        """Add the previous sentence before one that opens with a pronoun ("This ...")."""
+        by_pos = {(h.source, h.start): h for _, h in ranked}
+        out = list(chosen)
+        for c in chosen:
+            if not _ANAPHOR.match(c.text):
+                continue
+            prev = max(
+                (h for (src, start), h in by_pos.items() if src == c.source and h.end <= c.start),
+                key=lambda h: h.end,
+                default=None,
+            )
+            if prev is not None and all((p.source, p.start) != (prev.source, prev.start) for p in out):
+                out.append(prev)
+        return out
 
     # ---- generative engines -------------------------------------------------------
     def count_tokens(self, text: str) -> int:

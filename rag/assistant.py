@@ -26,11 +26,11 @@ from .types import Answer, IngestReport, Paper, Source
 class Assistant:
     """Ask questions about an indexed paper collection and get checked, cited answers."""
 
-    def __init__(self, settings: Settings, *, progress: bool = True) -> None:
+    def __init__(self, settings: Settings, *, progress: bool = True, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.progress = progress
         self.store = Store(settings)
-        self.embedder = Embedder(settings)
+        self.embedder = embedder or Embedder(settings)
         self._ingest_lock = threading.Lock()
         if self.store.count() == 0 and settings.auto_ingest:
             if progress:
@@ -41,9 +41,14 @@ class Assistant:
         self.pipeline = AnswerPipeline(settings, SentenceIndex(self.embedder, self.store))
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, progress: bool = True) -> Assistant:
-        """Open (and on first use build) the index described by `settings`."""
-        return cls(settings or Settings(), progress=progress)
+    def open(
+        cls, settings: Settings | None = None, *, progress: bool = True, embedder: Embedder | None = None
+    ) -> Assistant:
+        """Open (and on first use build) the index described by `settings`.
+
+        `embedder` lets several assistants share one loaded embedding model.
+        """
+        return cls(settings or Settings(), progress=progress, embedder=embedder)
 
     def ingest(self, *paths: str | Path, progress: bool | None = None) -> IngestReport:
         """Add the papers of `paths` (default: the bundled corpus); idempotent."""

@@ -1,0 +1,41 @@
+# The commands the README shows. `make run` and `make test` do all the set-up on a
+# fresh machine: a .venv with everything (torch pinned to the CPU wheel, llama-cpp-python
+# built with GGML_NATIVE=OFF), Debian's chromium for the browser tests, the index.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export ANONYMIZED_TELEMETRY := False
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install run test bench index lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# A plain `torch` requirement would pull a multi-GB CUDA build: take the CPU wheel first.
+	$(BIN)/pip install --quiet torch==2.13.0
+	# llama-cpp-python compiles (~6 min); a native build dies with "Illegal instruction" here.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet -e '.[dev,llm]'
+	touch $@
+
+install: $(STAMP)
+
+index: install
+	$(BIN)/rag ingest
+
+run: index
+	$(BIN)/rag chat
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m evals.bench
+
+lint: install
+	$(BIN)/ruff check rag ui evals tests
+	$(BIN)/mypy rag
+
+clean:
+	rm -rf .rag .pytest_cache

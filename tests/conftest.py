@@ -1,0 +1,50 @@
+"""Shared fixtures: a real embedded Chroma store in a temp dir, built once from the
+bundled corpus with the real bundled embedding model."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant, Settings
+from rag.models import Embedder
+
+TREE_PLANNER = "tree-planner-efficient-close-loop-task-planning-c7e2cf"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder(Settings())
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rag-data")
+
+
+@pytest.fixture(scope="session")
+def assistant(data_dir: Path, embedder: Embedder) -> Assistant:
+    """The bundled corpus, indexed on first use (auto_ingest), as a new user gets it."""
+    return Assistant.open(
+        Settings(data_dir=data_dir, engine="extractive"), progress=False, embedder=embedder
+    )
+
+
+@pytest.fixture
+def empty_assistant(tmp_path: Path, embedder: Embedder) -> Callable[..., Assistant]:
+    """A factory of assistants over an empty store of their own."""
+
+    def make(**overrides: object) -> Assistant:
+        settings = Settings(data_dir=tmp_path / "store", auto_ingest=False, **overrides)  # type: ignore[arg-type]
+        return Assistant.open(settings, progress=False, embedder=embedder)
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,71 @@
+"""The citation contract: markers parsed and checked against real retrieved sources.
+
+The "LLM replies" here are hand-written strings; sources, embeddings and the store
+are real.
+"""
+
+import pytest
+
+from rag import Assistant
+from rag.citations import check_answer, keep_known_markers, parse_markers
+from tests.conftest import TREE_PLANNER
+
+
+def test_parse_markers() -> None:
+    assert parse_markers("a [1] b [2, 3] c [4-6] d [7][8]") == [1, 2, 3, 4, 5, 6, 7, 8]
+    text, unknown = keep_known_markers("Claim one [1]. Claim two [7]. Both [1, 9].", 5)
+    assert text == "Claim one [1]. Claim two. Both [1]."
+    assert unknown == [7, 9]
+
+
+@pytest.fixture(scope="module")
+def tree_sources(assistant: Assistant):  # type: ignore[no-untyped-def]
+    sources = assistant.retrieve("How much does Tree-Planner reduce token consumption and error corrections?", k=5)
+    assert sources[0].paper.id == TREE_PLANNER
+    return sources
+
+
+def check(assistant: Assistant, sources, text: str):  # type: ignore[no-untyped-def]
+    return check_answer(text, sources, assistant.pipeline.index)
+
+
+def test_correct_answer_passes_untouched(assistant: Assistant, tree_sources) -> None:  # type: ignore[no-untyped-def]
+    segs, report, _ = check(assistant, tree_sources, "Tree-Planner reduces token consumption by 92.2% compared to the previously best-performing model [1].")
+    assert (report.sentences, report.kept, report.dropped) == (1, 1, 0)
+    assert segs[0].evidence[0][0] == 0
+    a, b = segs[0].evidence[0][1:]
+    assert "92.2%" in tree_sources[0].paper.abstract[a:b]
+
+
+def test_wrong_number_is_dropped(assistant: Assistant, tree_sources) -> None:  # type: ignore[no-untyped-def]
+    segs, report, notes = check(assistant, tree_sources, "Tree-Planner reduces token consumption by 85.7% compared to the previously best-performing model [1].")
+    assert report.dropped == 1 and not segs
+    assert any("85.7%" in n for n in notes)
+
+
+def test_number_from_another_paper_is_dropped(assistant: Assistant, tree_sources) -> None:  # type: ignore[no-untyped-def]
+    from rag.text import numbers
+
+    mine = numbers(tree_sources[0].paper.abstract)
+    foreign = sorted(n for s in tree_sources[1:] for n in numbers(s.paper.abstract) if n.endswith("%") and n not in mine)
+    assert foreign, "expected another retrieved abstract to report a percentage"
+    segs, report, _ = check(assistant, tree_sources, f"Tree-Planner reduces token consumption by {foreign[0]} compared to the previously best-performing model [1].")
+    assert report.dropped == 1 and not segs
+
+
+def test_unsupported_claim_is_dropped(assistant: Assistant, tree_sources) -> None:  # type: ignore[no-untyped-def]
+    segs, report, _ = check(assistant, tree_sources, "Tree-Planner was trained on ImageNet with a convolutional backbone [1].")
+    assert report.dropped == 1 and not segs
+
+
+def test_wrong_marker_is_recited(assistant: Assistant, tree_sources) -> None:  # type: ignore[no-untyped-def]
+    segs, report, notes = check(assistant, tree_sources, "Token consumption is reduced by 92.2% compared to the previously best-performing model [2].")
+    assert report.recited == 1
+    assert segs[0].evidence[0][0] == 0
+    assert any("re-cited" in n for n in notes)
+
+
+def test_unknown_marker_removed_and_claim_checked(assistant: Assistant, tree_sources) -> None:  # type: ignore[no-untyped-def]
+    segs, report, notes = check(assistant, tree_sources, "Error corrections decrease by 40.5% thanks to backtracking on the action tree [9].")
+    assert any("[9]" in n for n in notes)
+    assert report.recited == 1 and segs[0].evidence[0][0] == 0

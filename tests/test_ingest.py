@@ -1,0 +1,82 @@
+"""Ingest into a real embedded Chroma with the real bundled embedding model."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant, Settings
+from rag.errors import CorpusError, StoreError
+from rag.settings import BUNDLED_CORPUS
+
+
+def jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+PAPER = {
+    "id": "quokka-2025",
+    "title": "Quokka: Counting Marsupials from Drone Imagery",
+    "abstract": "We present Quokka, a detector that counts marsupials in drone images. "
+    "Quokka reaches 97.1% counting accuracy on the new RooCount benchmark. "
+    "It runs at 41 frames per second on a single laptop GPU.",
+}
+
+
+def test_reingest_adds_nothing_and_new_file_adds_only_new(assistant: Assistant, tmp_path: Path) -> None:
+    before = assistant.store.count()
+    assert before > 78  # auto-ingested on first use: several chunks per paper
+    again = assistant.ingest(BUNDLED_CORPUS, progress=False)
+    assert (again.papers_added, again.chunks_added, again.papers_unchanged) == (0, 0, 78)
+    assert assistant.store.count() == before
+
+
+def test_new_changed_and_bad_files(empty_assistant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a: Assistant = empty_assistant()
+    first = a.ingest(jsonl(tmp_path / "a.jsonl", [PAPER]), progress=False)
+    assert (first.papers_added, first.chunks_added) == (1, 1)
+    other = dict(PAPER, id="other", title="Another Paper on Sorting", abstract="We sort lists quickly with SortNet. " * 5)
+    second = a.ingest(jsonl(tmp_path / "b.jsonl", [PAPER, other]), progress=False)
+    assert (second.papers_added, second.papers_unchanged) == (1, 1)
+    changed = dict(PAPER, abstract=PAPER["abstract"] + " Code is released.")
+    third = a.ingest(jsonl(tmp_path / "c.jsonl", [changed]), progress=False)
+    assert third.papers_updated == 1 and a.store.count() == 2
+    assert "Code is released." in next(p for p in a.papers() if p.id == "quokka-2025").abstract
+    count = a.store.count()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(dict(PAPER, id="new-one")) + "\n{not json}\n")
+    with pytest.raises(CorpusError, match=r"bad.jsonl:2"):
+        a.ingest(bad, progress=False)
+    assert a.store.count() == count  # the good first line was not written either
+    assert "new-one" not in {p.id for p in a.papers()}
+
+
+def test_chunks_fit_the_embedding_model_and_keep_abstract_out_of_embedded_text(assistant: Assistant) -> None:
+    from llama_index.core.schema import MetadataMode
+
+    nodes = assistant.store.all_nodes()
+    assert nodes
+    for n in nodes:
+        text = n.get_content(metadata_mode=MetadataMode.EMBED)
+        assert assistant.embedder.count_tokens(text) + 2 <= 256
+        assert text.startswith("title: ")
+        assert n.metadata["abstract"] not in text or n.get_content() == n.metadata["abstract"]
+    assert assistant.store.distance_space() == "cosine"
+    assert assistant.store.sentences.count() > 600  # pooled sentence vectors stored beside the chunks
+
+
+def test_other_chunk_settings_are_refused(data_dir: Path, assistant: Assistant, embedder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(StoreError, match="built with other settings.*rag_chunk_size"):
+        Assistant.open(Settings(data_dir=data_dir, chunk_size=128), progress=False, embedder=embedder)
+
+
+def test_l2_collection_is_refused(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    import chromadb
+
+    from rag.store import collection_signature
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+    client.create_collection("papers", metadata=collection_signature(Settings()))
+    with pytest.raises(StoreError, match="uses 'l2' distance"):
+        Assistant.open(Settings(data_dir=tmp_path, auto_ingest=False), progress=False, embedder=embedder)
