@@ -166,7 +166,8 @@ class AnswerPipeline:
         return len(self._tokenizer.encode(text, disallowed_special=()))
 
     def generate(self, engine: str, question: str, sources: list[Source]) -> str:
-        block = format_sources(sources, self.settings.context_tokens, self.count_tokens)
+        budget = self.settings.local_context_tokens if engine == "llama-cpp" else self.settings.context_tokens
+        block = format_sources(sources, budget, self.count_tokens)
         if engine == "openai":
             return self._generate_openai(question, block)
         if engine == "llama-cpp":

@@ -185,12 +185,17 @@ def check_answer(
     claims = [strip_markers(s) for s in sentences]
     vecs = index.embedder.encode([c for c in claims if c]) if any(claims) else np.zeros((0, 384))
     vec_iter = iter(vecs)
+    seen: set[str] = set()
     for sent, claim in zip(sentences, claims):
         if not claim:
             continue
         vec = next(vec_iter)
         if len(claim.split()) < 3 or not re.search(r"[A-Za-z]", claim):
             continue  # fragments such as "Answer:" are not claims
+        key = " ".join(claim.lower().split())
+        if key in seen:  # small models repeat themselves; a repeat is not a new claim
+            continue
+        seen.add(key)
         report.sentences += 1
         cited = [n - 1 for n in dict.fromkeys(parse_markers(sent))]
         hits = index.score(vec, claim, sources)

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         description="Prompt budget (tiktoken cl100k tokens) for sources in generative engines.",
         ge=200,
     )
+    local_context_tokens: int = Field(
+        default=900,
+        description="Prompt budget for sources with the llama-cpp engine (a small local model "
+        "is slow on long prompts and mixes facts between many sources).",
+        ge=200,
+    )
     max_new_tokens: int = Field(default=160, description="Most tokens a generative engine may write.", ge=8)
     temperature: float = Field(default=0.0, description="Sampling temperature for generative engines.", ge=0)
 
