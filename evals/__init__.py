@@ -1,0 +1,1 @@
+"""Benchmarks and (later) the regression eval; adapters over `rag.Assistant`."""
