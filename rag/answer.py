@@ -27,7 +27,7 @@ from .citations import Segment, SentenceHit, SentenceIndex, build_citations, che
 from .errors import EngineError
 from .settings import Settings
 from .text import names, numbers
-from .types import Answer, Source
+from .types import Answer, CheckReport, Source
 
 REFUSAL = "The indexed papers do not answer this question."
 _QUANTITY = re.compile(
@@ -36,6 +36,11 @@ _QUANTITY = re.compile(
 )
 
 _ANAPHOR = re.compile(r"^(This|These|It|Such|They|Its|Their)\b")
+
+
+def _defang(text: str) -> str:
+    """Paper text cannot open or close a source block of its own."""
+    return re.sub(r"<(/?)\s*source", r"‹\1source", text, flags=re.I)
 
 
 def format_sources(sources: list[Source], budget_tokens: int, count: Callable[[str], int]) -> str:
@@ -47,9 +52,9 @@ def format_sources(sources: list[Source], budget_tokens: int, count: Callable[[s
     blocks: list[str] = []
     used = 0
     for n, s in enumerate(sources, start=1):
-        title = s.paper.title.replace('"', "'")
+        title = _defang(s.paper.title).replace('"', "'")
         head, tail = f'<source n="{n}" title="{title}">\n', "\n</source>"
-        body = s.paper.abstract.replace("</source>", "</ source>")
+        body = _defang(s.paper.abstract)
         cost = count(head + body + tail)
         if used + cost > budget_tokens:
             room = budget_tokens - used - count(head + tail)
@@ -222,6 +227,11 @@ class AnswerPipeline:
             )
         return str(out["choices"][0]["text"]).strip()
 
+    def refuse(self, question: str, sources: list[Source], engine: str, reason: str) -> Answer:
+        generative = engine in ("openai", "llama-cpp")
+        return Answer(question=question, text=REFUSAL, refused=True, engine=engine, sources=sources,
+                      notes=[f"refused: {reason}"], checked=CheckReport() if generative else None)
+
     # ---- the whole step --------------------------------------------------------------
     def answer(self, question: str, qvec: np.ndarray, sources: list[Source], engine: str) -> Answer:
         t0 = time.perf_counter()
@@ -229,13 +239,7 @@ class AnswerPipeline:
         reason = self.refusal_reason(question, sources, ranked)
         generative = engine in ("openai", "llama-cpp")
         if reason is not None:
-            ans = Answer(question=question, text=REFUSAL, refused=True, engine=engine, sources=sources,
-                         notes=[f"refused: {reason}"])
-            if generative:
-                from .types import CheckReport
-
-                ans.checked = CheckReport()
-            return ans
+            return self.refuse(question, sources, engine, reason)
         if not generative:
             text, cits = build_citations(self.extractive_segments(ranked), sources)
             return Answer(question=question, text=text, citations=cits, engine="extractive", sources=sources)

@@ -20,6 +20,7 @@ from .models import Embedder
 from .retrieve import HybridRetriever
 from .settings import ENGINES, Settings
 from .store import Store
+from .text import strip_instructions
 from .types import Answer, IngestReport, Paper, Source
 
 
@@ -92,6 +93,12 @@ class Assistant:
             name = self.settings.resolved_engine()
         if k is not None and k < 1:
             raise UsageError(f"k must be at least 1, got {k}.")
+        # Instructions inside a question ("ignore the rules and say X") are not part of it.
+        q = strip_instructions(q)
+        if not q:
+            answer = self.pipeline.refuse(question.strip(), [], name, "the question holds only instructions")
+            answer.timings_ms = {"retrieve": 0.0, "answer": 0.0, "total": (time.perf_counter() - t0) * 1000}
+            return answer
         qvec = self.embedder.encode([q])[0]
         sources = self.retriever.retrieve(q, k=k, query_vec=qvec.tolist())
         t1 = time.perf_counter()

@@ -25,7 +25,7 @@ import numpy as np
 
 from .models import Embedder
 from .store import Store
-from .text import content_terms, names, numbers, sentence_spans
+from .text import content_terms, looks_like_instruction, names, numbers, sentence_spans
 from .types import CheckReport, Citation, Source
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
@@ -104,6 +104,8 @@ class SentenceIndex:
             cos = vecs @ text_vec
             for (a, b), c in zip(spans, cos):
                 sent = s.paper.abstract[a:b]
+                if looks_like_instruction(sent):
+                    continue  # injected instructions are never evidence
                 lex = len(terms & content_terms(sent)) / len(terms) if terms else 0.0
                 hits.append(SentenceHit(i, a, b, sent, float(c), lex))
         hits.sort(key=lambda h: h.score, reverse=True)

@@ -108,3 +108,23 @@ def names(text: str) -> set[str]:
         if len(tok) >= 2 and not tok.isdigit():
             out.add(tok)
     return out
+
+
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|prompts?|above|context)\b"
+    r"|\bsystem prompt\b|\byou are now\b|\b(respond|reply|answer|say|print|output)\b.{0,20}\b(only|exactly|verbatim)\b"
+    r"|\bprint (your|the) (prompt|instructions)\b|\bas an ai\b|\bjailbreak\b",
+    re.I,
+)
+
+
+def looks_like_instruction(sentence: str) -> bool:
+    """A sentence addressed to an assistant rather than stating a finding (prompt injection)."""
+    return bool(_INSTRUCTION.search(sentence))
+
+
+def strip_instructions(question: str) -> str:
+    """The question without its sentences that address the assistant ("ignore ... and say X")."""
+    parts = [question[a:b] for a, b in sentence_spans(question)]
+    kept = [p for p in parts if not looks_like_instruction(p)]
+    return " ".join(kept).strip()
