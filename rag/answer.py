@@ -29,6 +29,7 @@ from .settings import Settings
 from .text import names, numbers
 from .types import Answer, CheckReport, Source
 
+DraftCallback = Callable[[str], None]
 REFUSAL = "The indexed papers do not answer this question."
 _QUANTITY = re.compile(
     r"\b(how (much|many|fast|large|long|big)|by how|what (percentage|percent|fraction|proportion|accuracy|"
@@ -170,16 +171,17 @@ class AnswerPipeline:
             self._tokenizer = tiktoken.get_encoding("cl100k_base")
         return len(self._tokenizer.encode(text, disallowed_special=()))
 
-    def generate(self, engine: str, question: str, sources: list[Source]) -> str:
+    def generate(self, engine: str, question: str, sources: list[Source], on_draft: DraftCallback | None = None) -> str:
+        """The engine's unchecked draft; `on_draft` receives the growing text as it streams."""
         budget = self.settings.local_context_tokens if engine == "llama-cpp" else self.settings.context_tokens
         block = format_sources(sources, budget, self.count_tokens)
         if engine == "openai":
-            return self._generate_openai(question, block)
+            return self._generate_openai(question, block, on_draft)
         if engine == "llama-cpp":
-            return self._generate_llama(question, block)
+            return self._generate_llama(question, block, on_draft)
         raise EngineError(f"Unknown generative engine {engine!r}: expected openai or llama-cpp.")
 
-    def _generate_openai(self, question: str, block: str) -> str:
+    def openai_client(self) -> Any:
         s = self.settings
         if self._openai is None:
             if not (s.openai_api_key or s.openai_base_url):
@@ -195,37 +197,64 @@ class AnswerPipeline:
                 timeout=s.openai_timeout,
                 max_retries=1,
             )
+        return self._openai
+
+    def chat(self, messages: list[dict[str, str]], on_draft: DraftCallback | None = None) -> str:
+        """One chat completion from the OpenAI-compatible endpoint, streamed when asked."""
+        s = self.settings
+        client = self.openai_client()
         try:
-            resp = self._openai.chat.completions.create(
-                model=s.openai_model,
-                messages=[
-                    {"role": "system", "content": prompts.render("answer_system.md", s)},
-                    {"role": "user", "content": prompts.render("answer_user.md", s, sources=block, question=question)},
-                ],
-                temperature=s.temperature,
-                max_tokens=s.max_new_tokens,
+            if on_draft is None:
+                resp = client.chat.completions.create(
+                    model=s.openai_model, messages=messages, temperature=s.temperature, max_tokens=s.max_new_tokens
+                )
+                return (resp.choices[0].message.content or "").strip()
+            text = ""
+            stream = client.chat.completions.create(
+                model=s.openai_model, messages=messages, temperature=s.temperature,
+                max_tokens=s.max_new_tokens, stream=True,
             )
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    text += chunk.choices[0].delta.content
+                    on_draft(text)
+            return text.strip()
         except Exception as e:  # network, auth, model name...
             raise EngineError(
                 f"The OpenAI-compatible endpoint {s.openai_base_url or 'api.openai.com'} failed: {e}. "
                 "Check OPENAI_BASE_URL, OPENAI_API_KEY and RAG_OPENAI_MODEL."
             ) from e
-        return (resp.choices[0].message.content or "").strip()
 
-    def _generate_llama(self, question: str, block: str) -> str:
+    def _generate_openai(self, question: str, block: str, on_draft: DraftCallback | None) -> str:
+        s = self.settings
+        return self.chat(
+            [
+                {"role": "system", "content": prompts.render("answer_system.md", s)},
+                {"role": "user", "content": prompts.render("answer_user.md", s, sources=block, question=question)},
+            ],
+            on_draft,
+        )
+
+    def _generate_llama(self, question: str, block: str, on_draft: DraftCallback | None) -> str:
         from .models import load_llama
 
         with self._llama_lock:  # llama.cpp contexts are not thread-safe
             if self._llama is None:
                 self._llama = load_llama(self.settings)
             prompt = prompts.render("answer_completion.md", self.settings, sources=block, question=question)
-            out = self._llama.create_completion(
-                prompt,
+            kwargs = dict(
                 max_tokens=self.settings.max_new_tokens,
                 temperature=self.settings.temperature,
                 stop=["\n\n", "Question:", "Sources:", "<source"],
             )
-        return str(out["choices"][0]["text"]).strip()
+            if on_draft is None:
+                out = self._llama.create_completion(prompt, **kwargs)
+                return str(out["choices"][0]["text"]).strip()
+            text = ""
+            for chunk in self._llama.create_completion(prompt, stream=True, **kwargs):
+                text += str(chunk["choices"][0]["text"])
+                on_draft(text)
+            return text.strip()
 
     def refuse(self, question: str, sources: list[Source], engine: str, reason: str) -> Answer:
         generative = engine in ("openai", "llama-cpp")
@@ -233,7 +262,10 @@ class AnswerPipeline:
                       notes=[f"refused: {reason}"], checked=CheckReport() if generative else None)
 
     # ---- the whole step --------------------------------------------------------------
-    def answer(self, question: str, qvec: np.ndarray, sources: list[Source], engine: str) -> Answer:
+    def answer(
+        self, question: str, qvec: np.ndarray, sources: list[Source], engine: str,
+        on_draft: DraftCallback | None = None,
+    ) -> Answer:
         t0 = time.perf_counter()
         ranked = self.rank_sentences(question, qvec, sources)
         reason = self.refusal_reason(question, sources, ranked)
@@ -243,7 +275,7 @@ class AnswerPipeline:
         if not generative:
             text, cits = build_citations(self.extractive_segments(ranked), sources)
             return Answer(question=question, text=text, citations=cits, engine="extractive", sources=sources)
-        draft = self.generate(engine, question, sources)
+        draft = self.generate(engine, question, sources, on_draft)
         t_gen = time.perf_counter()
         segments, report, notes = check_answer(draft, sources, self.index)
         notes.insert(0, f"draft: {draft}")

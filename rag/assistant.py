@@ -7,14 +7,19 @@ bundled corpus (when `settings.auto_ingest`), so a fresh checkout answers at onc
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+from . import prompts
 from .answer import AnswerPipeline
 from .citations import SentenceIndex
-from .errors import UsageError
+from .errors import EngineError, UsageError
+from .followup import condense_rule, history_text, is_followup
 from .ingest import ingest_files
 from .models import Embedder
 from .retrieve import HybridRetriever
@@ -82,17 +87,52 @@ class Assistant:
             raise UsageError(f"k must be at least 1, got {k}.")
         return self.retriever.retrieve(q, k=k)
 
-    def ask(self, question: str, *, engine: str | None = None, k: int | None = None) -> Answer:
-        """Answer `question` with numbered, checked citations (or refuse)."""
-        t0 = time.perf_counter()
-        q = self.validate_question(question)
+    def resolve_engine(self, engine: str | None) -> str:
         name = engine or self.settings.engine
         if name not in ENGINES:
             raise UsageError(f"Unknown engine {name!r}: expected one of {', '.join(ENGINES)}.")
-        if name == "auto":
-            name = self.settings.resolved_engine()
+        return self.settings.resolved_engine() if name == "auto" else name
+
+    def standalone(self, question: str, history: list[Any] | None, engine: str) -> str:
+        """`question` rewritten to stand alone, given the previous turns (see followup.py)."""
+        if not history:
+            return question
+        rule = condense_rule(question, history)
+        if engine != "openai" or not is_followup(question):
+            return rule
+        try:
+            text = self.pipeline.chat(
+                [{"role": "user", "content": prompts.render(
+                    "condense.md", self.settings, history=history_text(history), question=question)}]
+            )
+        except EngineError:
+            return rule
+        text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
+        return text if 3 <= len(text) <= self.settings.max_question_chars else rule
+
+    def ask(
+        self,
+        question: str,
+        *,
+        engine: str | None = None,
+        k: int | None = None,
+        history: list[Any] | None = None,
+        on_draft: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer `question` with numbered, checked citations (or refuse).
+
+        `history` holds the previous turns (`Answer`s or their JSON dicts): a follow-up
+        is rewritten into a standalone query first, reported as `answer.standalone`.
+        `on_draft` receives a generative engine's unchecked draft as it streams (for
+        a UI to show progress); the returned answer is always the checked one.
+        """
+        t0 = time.perf_counter()
+        q = self.validate_question(question)
+        name = self.resolve_engine(engine)
         if k is not None and k < 1:
             raise UsageError(f"k must be at least 1, got {k}.")
+        standalone = self.standalone(q, history, name)
+        q = standalone
         # Instructions inside a question ("ignore the rules and say X") are not part of it.
         q = strip_instructions(q)
         if not q:
@@ -102,9 +142,11 @@ class Assistant:
         qvec = self.embedder.encode([q])[0]
         sources = self.retriever.retrieve(q, k=k, query_vec=qvec.tolist())
         t1 = time.perf_counter()
-        answer = self.pipeline.answer(q, qvec, sources, name)
+        answer = self.pipeline.answer(q, qvec, sources, name, on_draft)
         t2 = time.perf_counter()
         answer.question = question.strip()
+        if standalone != " ".join(question.split()):
+            answer.standalone = standalone
         answer.timings_ms = {
             "retrieve": (t1 - t0) * 1000,
             "answer": (t2 - t1) * 1000,
@@ -112,3 +154,24 @@ class Assistant:
             **answer.timings_ms,
         }
         return answer
+
+    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[str | Answer]:
+        """Like `ask`, but yields the growing draft (str) before the checked `Answer`."""
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def work() -> None:
+            try:
+                events.put(("answer", self.ask(question, on_draft=lambda t: events.put(("draft", t)), **kwargs)))
+            except BaseException as e:  # handed to the caller's thread
+                events.put(("error", e))
+
+        threading.Thread(target=work, daemon=True).start()
+        while True:
+            kind, value = events.get()
+            if kind == "draft":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                yield value
+                return

@@ -81,6 +81,7 @@ class Answer(BaseModel):
     sources: list[Source] = Field(default_factory=list, description="Retrieved papers, best first.")
     checked: CheckReport | None = None
     fallback: str | None = Field(default=None, description="Why a generative answer was replaced.")
+    standalone: str | None = Field(default=None, description="The standalone query a follow-up was rewritten to.")
     notes: list[str] = Field(default_factory=list, description="What the pipeline removed or changed.")
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -107,6 +108,8 @@ class Answer(BaseModel):
             out["checked"] = self.checked.model_dump()
         if self.fallback is not None:
             out["fallback"] = self.fallback
+        if self.standalone is not None:
+            out["standalone_query"] = self.standalone
         return out
 
     def to_json(self) -> str:
