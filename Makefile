@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run test bench index lint clean
+.PHONY: install system-deps run test bench index lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,13 +21,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
 index: install
 	$(BIN)/rag ingest
 
 run: index
-	$(BIN)/rag chat
+	$(BIN)/rag serve
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest -q
 
 bench: install

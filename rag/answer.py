@@ -26,7 +26,7 @@ from . import prompts
 from .citations import Segment, SentenceHit, SentenceIndex, build_citations, check_answer
 from .errors import EngineError
 from .settings import Settings
-from .text import names, numbers
+from .text import names, numbers, sentence_spans
 from .types import Answer, CheckReport, Source
 
 DraftCallback = Callable[[str], None]
@@ -255,6 +255,22 @@ class AnswerPipeline:
                 text += str(chunk["choices"][0]["text"])
                 on_draft(text)
             return text.strip()
+
+    def partial_answer(self, question: str, draft: str, sources: list[Source], engine: str) -> Answer | None:
+        """The checked complete sentences of a streaming draft (None if none yet).
+
+        Only checked sentences are ever shown, even while the model is still writing.
+        """
+        spans = sentence_spans(draft)
+        if len(spans) < 2:
+            return None
+        complete = draft[: spans[-2][1]]
+        segments, report, _ = check_answer(complete, sources, self.index)
+        if not segments:
+            return None
+        text, cits = build_citations(segments, sources)
+        return Answer(question=question, text=text, citations=cits, engine=engine, sources=sources,
+                      checked=report, partial=True)
 
     def refuse(self, question: str, sources: list[Source], engine: str, reason: str) -> Answer:
         generative = engine in ("openai", "llama-cpp")

@@ -25,7 +25,7 @@ from .models import Embedder
 from .retrieve import HybridRetriever
 from .settings import ENGINES, Settings
 from .store import Store
-from .text import strip_instructions
+from .text import sentence_spans, strip_instructions
 from .types import Answer, IngestReport, Paper, Source
 
 
@@ -38,6 +38,7 @@ class Assistant:
         self.store = Store(settings)
         self.embedder = embedder or Embedder(settings)
         self._ingest_lock = threading.Lock()
+
         if self.store.count() == 0 and settings.auto_ingest:
             if progress:
                 print(f"Building the index from {settings.default_corpus} ...", file=sys.stderr)
@@ -118,6 +119,7 @@ class Assistant:
         k: int | None = None,
         history: list[Any] | None = None,
         on_draft: Callable[[str], None] | None = None,
+        on_sources: Callable[[list[Source], str], None] | None = None,
     ) -> Answer:
         """Answer `question` with numbered, checked citations (or refuse).
 
@@ -141,6 +143,8 @@ class Assistant:
             return answer
         qvec = self.embedder.encode([q])[0]
         sources = self.retriever.retrieve(q, k=k, query_vec=qvec.tolist())
+        if on_sources is not None:
+            on_sources(sources, name)
         t1 = time.perf_counter()
         answer = self.pipeline.answer(q, qvec, sources, name, on_draft)
         t2 = time.perf_counter()
@@ -155,23 +159,41 @@ class Assistant:
         }
         return answer
 
-    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[str | Answer]:
-        """Like `ask`, but yields the growing draft (str) before the checked `Answer`."""
+    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[Answer]:
+        """Like `ask`, but first yields partial answers (`partial=True`) made of the draft's
+        sentences checked so far; the last item is the final checked `Answer`.
+        Unchecked model text is never yielded."""
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
 
         def work() -> None:
             try:
-                events.put(("answer", self.ask(question, on_draft=lambda t: events.put(("draft", t)), **kwargs)))
+                events.put(("answer", self.ask(
+                    question,
+                    on_draft=lambda t: events.put(("draft", t)),
+                    on_sources=lambda s, e: events.put(("sources", (s, e))),
+                    **kwargs,
+                )))
             except BaseException as e:  # handed to the caller's thread
                 events.put(("error", e))
 
         threading.Thread(target=work, daemon=True).start()
+        shown = 0
+        sources: list[Source] = []
+        engine = "extractive"
         while True:
             kind, value = events.get()
-            if kind == "draft":
-                yield value
-            elif kind == "error":
+            if kind == "error":
                 raise value
-            else:
+            if kind == "answer":
                 yield value
                 return
+            if kind == "sources":
+                sources, engine = value
+                continue
+            # A draft update: check its complete sentences when a new one has finished.
+            done = max(0, len(sentence_spans(value)) - 1)
+            if done > shown and sources:
+                shown = done
+                part = self.pipeline.partial_answer(question, value, sources, engine)
+                if part is not None:
+                    yield part

@@ -5,6 +5,7 @@
     rag ask --json --batch FILE|-             one question per line, one JSON per line
     rag chat                                  an interactive question loop
     rag papers [--search TEXT]                list the indexed papers
+    rag serve [--host H] [--port P]           the web app (default http://127.0.0.1:7860)
 
 Expected failures (`RagError`) print one line to stderr and exit non-zero (2 for bad
 input); no traceback reaches the user for them.
@@ -42,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="interactive question loop")
     chat.add_argument("--engine", choices=ENGINES)
     chat.add_argument("--k", type=int)
+
+    serve = sub.add_parser("serve", help="start the web app (Gradio)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    serve.add_argument("--port", type=int, help="port (default 7860)")
 
     pap = sub.add_parser("papers", help="list the indexed papers")
     pap.add_argument("--search", default="", help="only titles or ids containing this text")
@@ -133,6 +138,17 @@ def main(argv: list[str] | None = None) -> int:
             return _ask(args, settings)
         if args.command == "chat":
             return _chat(args, settings)
+        if args.command == "serve":
+            update = {k: v for k, v in {"server_host": args.host, "server_port": args.port}.items() if v}
+            settings = Settings(**{**settings.model_dump(), **update})
+            if settings.server_host not in ("127.0.0.1", "localhost", "::1"):
+                print(f"warning: serving on {settings.server_host}: reachable from other machines.", file=sys.stderr)
+            from ui.app import build_app, launch
+
+            assistant = Assistant.open(settings)
+            print(f"Serving on http://{settings.server_host}:{settings.server_port}", file=sys.stderr)
+            launch(build_app(assistant), settings)
+            return 0
         if args.command == "papers":
             needle = args.search.lower()
             for p in Assistant.open(settings).papers():

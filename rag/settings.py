@@ -137,6 +137,16 @@ class Settings(BaseSettings):
     llama_n_ctx: int = Field(default=2048, description="Context window of the local model.", ge=256)
     llama_threads: int = Field(default=2, description="CPU threads of the local model.", ge=1)
 
+    # --- web app ---------------------------------------------------------------------
+    server_host: str = Field(
+        default="127.0.0.1",
+        description="Address `rag serve` binds; anything beyond loopback is an explicit choice.",
+    )
+    server_port: int = Field(default=7860, description="Port `rag serve` listens on.", ge=1, le=65535)
+    max_upload_mb: int = Field(default=20, description="Largest paper file the web app accepts, in MB.", ge=1)
+    queue_size: int = Field(default=64, description="Requests the web app queues before refusing more.", ge=1)
+    concurrency: int = Field(default=4, description="Requests the web app works on at once.", ge=1)
+
     def resolved_engine(self) -> str:
         """The engine `auto` stands for with this configuration."""
         if self.engine != "auto":

@@ -82,6 +82,7 @@ class Answer(BaseModel):
     checked: CheckReport | None = None
     fallback: str | None = Field(default=None, description="Why a generative answer was replaced.")
     standalone: str | None = Field(default=None, description="The standalone query a follow-up was rewritten to.")
+    partial: bool = Field(default=False, description="A streaming snapshot: checked sentences so far.")
     notes: list[str] = Field(default_factory=list, description="What the pipeline removed or changed.")
 
     def to_json_dict(self) -> dict[str, Any]:

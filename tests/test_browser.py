@@ -1,0 +1,81 @@
+"""A real browser (Debian chromium, driven by Playwright) asks a question in the app."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant
+from tests.conftest import free_port
+from ui.app import build_app, launch
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def app_url(assistant: Assistant) -> Iterator[str]:
+    settings = assistant.settings.model_copy(update={"server_port": free_port()})
+    app = build_app(assistant)
+    launch(app, settings, block=False)
+    try:
+        yield f"http://127.0.0.1:{settings.server_port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run `make test`, which installs Debian's chromium")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        pg = browser.new_page(viewport={"width": 1280, "height": 1400})
+        pg.goto(app_url)
+        pg.wait_for_selector("#question textarea", timeout=60_000)
+        yield pg
+        browser.close()
+
+
+def ask(page, question: str) -> None:  # type: ignore[no-untyped-def]
+    box = page.locator("#question textarea")
+    box.fill(question)
+    page.locator("#ask").click()
+
+
+def test_question_answer_with_highlighted_evidence(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ask(page, "How much does Tree-Planner reduce token consumption?")
+    page.wait_for_selector(".source", timeout=60_000)
+    source = page.locator(".source").first
+    assert "Tree-Planner: Efficient Close-loop Task Planning" in source.inner_text()
+    mark = source.locator("mark").first
+    assert "92.2%" in mark.inner_text()
+    assert page.locator("a.cite").count() >= 1
+    shot = tmp_path / "answer.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
+
+    ask(page, "and how much does it reduce error corrections?")
+    page.wait_for_function("document.querySelectorAll('.source').length >= 2", timeout=60_000)
+    page.wait_for_selector(".standalone", timeout=60_000)
+    assert "Tree-Planner" in page.locator(".standalone").last.inner_text()
+    assert "40.5%" in page.locator(".source").last.inner_text()
+
+
+def test_refusal_and_empty_question(page) -> None:  # type: ignore[no-untyped-def]
+    ask(page, "Who won the 2022 FIFA World Cup?")
+    page.wait_for_selector(".closest", timeout=60_000)
+    assert "do not answer this question" in page.locator(".closest").last.locator("xpath=..").inner_text()
+    ask(page, "   ")
+    page.wait_for_selector(".error", timeout=60_000)
+    assert "question is empty" in page.locator(".error").last.inner_text()
