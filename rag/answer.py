@@ -26,7 +26,7 @@ from . import prompts
 from .citations import Segment, SentenceHit, SentenceIndex, build_citations, check_answer
 from .errors import EngineError
 from .settings import Settings
-from .text import names, numbers, sentence_spans
+from .text import STOPWORDS, names, numbers, sentence_spans
 from .types import Answer, CheckReport, Source
 
 DraftCallback = Callable[[str], None]
@@ -36,6 +36,20 @@ _QUANTITY = re.compile(
     r"score|speed-?up|improvement|rate)|\d)", re.I
 )
 
+_DEFINE = re.compile(
+    r"^\s*(what|who)\s+(is|are|was|were)\b|^\s*what does\b.*\bdo\b|^\s*how does\b.*\bwork\b|^\s*(describe|explain)\b",
+    re.I,
+)
+_INTRO = re.compile(
+    r"\b(we (propose|introduce|present|develop|call|dub|name|term)|called|named|dubbed|termed|is an?|are)\b", re.I
+)
+_MULTI = re.compile(
+    r"\b(which|what|list|name|compare)\b.{0,40}\b(papers|works|studies|methods|approaches|benchmarks|models|frameworks)\b",
+    re.I,
+)
+_BOILERPLATE = re.compile(
+    r"https?://|github\.com|\bcode (and [\w ]+ )?(is|are) (publicly |now )?(available|released)|\bproject page\b", re.I
+)
 _ANAPHOR = re.compile(r"^(This|These|It|Such|They|Its|Their)\b")
 
 
@@ -73,6 +87,21 @@ def format_sources(sources: list[Source], budget_tokens: int, count: Callable[[s
     return "\n".join(blocks)
 
 
+def question_names(question: str) -> set[str]:
+    """What a question names: acronyms, CamelCase and digit-bearing tokens, and capitalised
+    words after the first ("What does Coconut do?" -> {"Coconut"})."""
+    out = set(names(question))
+    for w in re.findall(r"[A-Za-z][\w*^-]*", question)[1:]:
+        if w[0].isupper() and w.lower() not in STOPWORDS and len(w) > 2:
+            out.add(w.rstrip("*"))
+    return out
+
+
+def short_name(title: str) -> str:
+    head = title.split(":")[0].strip()
+    return head if len(head) <= 40 else " ".join(title.split()[:6]) + "…"
+
+
 def missing_names(question: str, sources: list[Source]) -> list[str]:
     """Distinctive names in the question that no retrieved paper mentions."""
     text = " ".join(f"{s.paper.title} {s.paper.abstract}" for s in sources).lower()
@@ -97,14 +126,25 @@ class AnswerPipeline:
 
     # ---- evidence and the extractive engine ------------------------------------
     def rank_sentences(self, question: str, qvec: np.ndarray, sources: list[Source]) -> list[tuple[float, SentenceHit]]:
-        """Source sentences ranked for answering: similarity, overlap, paper rank."""
+        """Source sentences ranked for answering: similarity and overlap with the question,
+        paper rank, the question's names, and what kind of answer it asks for."""
         hits = self.index.score(qvec, question, sources)
         wants_number = bool(_QUANTITY.search(question))
+        defining = bool(_DEFINE.search(question))
+        qnames = [n.lower() for n in question_names(question)]
         ranked = []
         for h in hits:
-            adj = h.score + (0.08, 0.04)[h.source] if h.source < 2 else h.score
+            adj = h.score + ((0.08, 0.04)[h.source] if h.source < 2 else 0.0)
+            low = h.text.lower()
             if wants_number and numbers(h.text):
                 adj += 0.08
+            named = any(n in low for n in qnames)
+            if named:
+                adj += 0.10
+            if defining and _INTRO.search(h.text) and (named or not qnames):
+                adj += 0.12
+            if _BOILERPLATE.search(h.text):
+                adj -= 0.30
             ranked.append((adj, h))
         ranked.sort(key=lambda t: t[0], reverse=True)
         return ranked
@@ -112,35 +152,48 @@ class AnswerPipeline:
     def refusal_reason(self, question: str, sources: list[Source], ranked: list[tuple[float, SentenceHit]]) -> str | None:
         if not sources or not ranked:
             return "nothing is indexed" if not sources else "the retrieved papers have no sentences"
+        gone = missing_names(question, sources)
+        if gone:
+            return f"no retrieved paper mentions {', '.join(sorted(gone))}"
+        qnames = question_names(question)
+        top = f"{sources[0].paper.title} {sources[0].paper.abstract}".lower()
+        if qnames and all(n.lower() in top for n in qnames):
+            return None  # the question names what the top paper is about ("What is DoC?")
         best_dense = max(s.dense for s in sources)
         if best_dense < self.settings.min_dense:
             return f"best chunk similarity {best_dense:.2f} < {self.settings.min_dense}"
         best = ranked[0][1].score
         if best < self.settings.min_evidence:
             return f"best sentence score {best:.2f} < {self.settings.min_evidence}"
-        gone = missing_names(question, sources)
-        if gone:
-            return f"no retrieved paper mentions {', '.join(sorted(gone))}"
         return None
 
-    def extractive_segments(self, ranked: list[tuple[float, SentenceHit]]) -> list[Segment]:
+    def extractive_segments(self, question: str, ranked: list[tuple[float, SentenceHit]], sources: list[Source]) -> list[Segment]:
+        """Verbatim sentences: from the best paper, or one per paper when several are asked for."""
+        ranked = [(adj, h) for adj, h in ranked if not _BOILERPLATE.search(h.text)] or ranked
         best_adj, best = ranked[0]
         chosen = [best]
+        multi = bool(_MULTI.search(question))
         for adj, h in ranked[1:]:
             if len(chosen) >= self.settings.max_answer_sentences:
                 break
             same = [c for c in chosen if c.source == h.source]
-            if same:
-                ok = adj >= 0.85 * best_adj and len(same) < 2
-            else:  # another paper must be nearly as relevant: precise citations first
-                ok = adj >= 0.92 * best_adj and h.source < 3
+            if multi:  # one sentence from each of the papers that answer nearly as well
+                ok = not same and adj >= 0.75 * best_adj
+            else:  # one paper: precise citations first
+                ok = bool(same) and len(same) < 2 and adj >= 0.80 * best_adj
             if ok and h.score >= self.settings.min_evidence:
                 chosen.append(h)
-        chosen = self._with_antecedents(chosen, ranked)
+        chosen = self._with_antecedents(chosen, ranked) if not multi else chosen
         strength = {id(c): k for k, c in enumerate(chosen)}
         order = {c.source: k for k, c in reversed(list(enumerate(chosen)))}
         chosen.sort(key=lambda c: (order[c.source], c.start))
-        return [Segment(c.text, [(c.source, c.start, c.end)], priority=strength[id(c)]) for c in chosen]
+        segments = []
+        for c in chosen:
+            text = c.text
+            if multi:  # say which paper each sentence is from
+                text = f"{short_name(sources[c.source].paper.title)}: {text}"
+            segments.append(Segment(text, [(c.source, c.start, c.end)], priority=strength[id(c)]))
+        return segments
 
     @staticmethod
     def _with_antecedents(chosen: list[SentenceHit], ranked: list[tuple[float, SentenceHit]]) -> list[SentenceHit]:
@@ -289,7 +342,7 @@ class AnswerPipeline:
         if reason is not None:
             return self.refuse(question, sources, engine, reason)
         if not generative:
-            text, cits = build_citations(self.extractive_segments(ranked), sources)
+            text, cits = build_citations(self.extractive_segments(question, ranked, sources), sources)
             return Answer(question=question, text=text, citations=cits, engine="extractive", sources=sources)
         draft = self.generate(engine, question, sources, on_draft)
         t_gen = time.perf_counter()
@@ -297,7 +350,7 @@ class AnswerPipeline:
         notes.insert(0, f"draft: {draft}")
         timings = {"generate": (t_gen - t0) * 1000, "check": (time.perf_counter() - t_gen) * 1000}
         if not segments or (report.kept + report.recited) * 2 < report.sentences:
-            segments = self.extractive_segments(ranked)
+            segments = self.extractive_segments(question, ranked, sources)
             text, cits = build_citations(segments, sources)
             return Answer(
                 question=question, text=text, citations=cits, engine=f"{engine}→extractive",

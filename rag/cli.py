@@ -6,6 +6,7 @@
     rag chat                                  an interactive question loop
     rag papers [--search TEXT]                list the indexed papers
     rag serve [--host H] [--port P]           the web app (default http://127.0.0.1:7860)
+    rag eval [--engine E] [--out DIR]         the regression eval and its report
 
 Expected failures (`RagError`) print one line to stderr and exit non-zero (2 for bad
 input); no traceback reaches the user for them.
@@ -47,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the web app (Gradio)")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
     serve.add_argument("--port", type=int, help="port (default 7860)")
+
+    ev = sub.add_parser("eval", help="run the regression eval on the bundled corpus")
+    ev.add_argument("--engine", choices=ENGINES, default="extractive")
+    ev.add_argument("--k", type=int, help="papers to retrieve")
+    ev.add_argument("--out", default="evals/reports", help="report directory")
+    ev.add_argument("--update-baseline", action="store_true", help="rewrite evals/baseline.json with this run")
+    ev.add_argument("--tolerance", type=float, default=0.02, help="allowed drop below the baseline")
+    ev.add_argument("--no-peer", action="store_true", help="skip the plain llama-index peer")
+    ev.add_argument("--limit", type=int, help="only the first N questions (no regression check)")
 
     pap = sub.add_parser("papers", help="list the indexed papers")
     pap.add_argument("--search", default="", help="only titles or ids containing this text")
@@ -149,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Serving on http://{settings.server_host}:{settings.server_port}", file=sys.stderr)
             launch(build_app(assistant), settings)
             return 0
+        if args.command == "eval":
+            from pathlib import Path
+
+            from evals.run import run
+
+            return run(settings, engine=args.engine, k=args.k, out=Path(args.out), peer=not args.no_peer,
+                       update_baseline=args.update_baseline, tolerance=args.tolerance, limit=args.limit)
         if args.command == "papers":
             needle = args.search.lower()
             for p in Assistant.open(settings).papers():
