@@ -26,7 +26,7 @@ from . import prompts
 from .citations import Segment, SentenceHit, SentenceIndex, build_citations, check_answer
 from .errors import EngineError
 from .settings import Settings
-from .text import STOPWORDS, names, numbers, sentence_spans
+from .text import names, numbers, question_names, sentence_spans
 from .types import Answer, CheckReport, Source
 
 DraftCallback = Callable[[str], None]
@@ -87,16 +87,6 @@ def format_sources(sources: list[Source], budget_tokens: int, count: Callable[[s
     return "\n".join(blocks)
 
 
-def question_names(question: str) -> set[str]:
-    """What a question names: acronyms, CamelCase and digit-bearing tokens, and capitalised
-    words after the first ("What does Coconut do?" -> {"Coconut"})."""
-    out = set(names(question))
-    for w in re.findall(r"[A-Za-z][\w*^-]*", question)[1:]:
-        if w[0].isupper() and w.lower() not in STOPWORDS and len(w) > 2:
-            out.add(w.rstrip("*"))
-    return out
-
-
 def short_name(title: str) -> str:
     head = title.split(":")[0].strip()
     return head if len(head) <= 40 else " ".join(title.split()[:6]) + "…"
@@ -136,8 +126,8 @@ class AnswerPipeline:
         for h in hits:
             adj = h.score + ((0.08, 0.04)[h.source] if h.source < 2 else 0.0)
             low = h.text.lower()
-            if wants_number and numbers(h.text):
-                adj += 0.08
+            if wants_number and numbers(h.text) - numbers(question):
+                adj += 0.15
             named = any(n in low for n in qnames)
             if named:
                 adj += 0.10
@@ -178,9 +168,9 @@ class AnswerPipeline:
                 break
             same = [c for c in chosen if c.source == h.source]
             if multi:  # one sentence from each of the papers that answer nearly as well
-                ok = not same and adj >= 0.75 * best_adj
+                ok = not same and adj >= 0.65 * best_adj
             else:  # one paper: precise citations first
-                ok = bool(same) and len(same) < 2 and adj >= 0.80 * best_adj
+                ok = bool(same) and adj >= 0.75 * best_adj
             if ok and h.score >= self.settings.min_evidence:
                 chosen.append(h)
         chosen = self._with_antecedents(chosen, ranked) if not multi else chosen
@@ -190,8 +180,8 @@ class AnswerPipeline:
         segments = []
         for c in chosen:
             text = c.text
-            if multi:  # say which paper each sentence is from
-                text = f"{short_name(sources[c.source].paper.title)}: {text}"
+            if multi:  # "which papers ...?" is answered with the papers' titles
+                text = f"{sources[c.source].paper.title.rstrip('.')}: {text}"
             segments.append(Segment(text, [(c.source, c.start, c.end)], priority=strength[id(c)]))
         return segments
 

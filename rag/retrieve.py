@@ -21,6 +21,7 @@ from llama_index.core.vector_stores.types import VectorStoreQuery
 from .models import Embedder
 from .settings import Settings
 from .store import Store, paper_from_metadata
+from .text import question_names
 from .types import ChunkHit, Source
 
 
@@ -79,6 +80,22 @@ class HybridRetriever:
             return []
         return [(h.node, float(h.score or 0.0)) for h in hits[:n] if (h.score or 0) > 0]
 
+    def named(self, question: str, n: int) -> list[Any]:
+        """Chunks that contain a name the question uses verbatim ("What is DoC?"), a third
+        ranker: acronyms and method names are where embeddings and stemming are weakest."""
+        hits: list[Any] = []
+        seen: set[str] = set()
+        for name in sorted(question_names(question), key=len, reverse=True)[:3]:
+            got = self.store.collection.get(where_document={"$contains": name}, limit=n, include=[])
+            found = [self._nodes[c] for c in got["ids"] if c in self._nodes]
+            if len({f.metadata["paper_id"] for f in found}) > 3:
+                continue  # a common term ("RL"), not a distinctive name
+            for node in found:
+                if node.node_id not in seen:
+                    seen.add(node.node_id)
+                    hits.append(node)
+        return hits[:n]
+
     def retrieve(self, question: str, *, k: int | None = None, query_vec: list[float] | None = None) -> list[Source]:
         """The top `k` papers for `question`, best first."""
         k = k or self.settings.top_k
@@ -95,6 +112,9 @@ class HybridRetriever:
             rrf[node.node_id] += 1.0 / (self.settings.rrf_k + rank)
             nodes[node.node_id] = node
             dense_of[node.node_id] = sim
+        for rank, node in enumerate(self.named(question, n), start=1):
+            rrf[node.node_id] += 1.0 / (self.settings.rrf_k + rank)
+            nodes.setdefault(node.node_id, node)
         for rank, (node, score) in enumerate(lexical, start=1):
             rrf[node.node_id] += 1.0 / (self.settings.rrf_k + rank)
             nodes.setdefault(node.node_id, node)

@@ -15,7 +15,7 @@ _ABBREV = {
 }
 _BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\.]*[A-Za-z0-9%]|[A-Za-z0-9]%?")
-_NUMBER = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:[.,]\d+)*)(\s?%|x|×)?")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9.^_])(\d+(?:[.,]\d+)*)(\s?%|x|×)?")
 
 STOPWORDS = frozenset(
     """a about above across after again against all almost also am an and any are as at be
@@ -125,6 +125,19 @@ def looks_like_instruction(sentence: str) -> bool:
 
 def strip_instructions(question: str) -> str:
     """The question without its sentences that address the assistant ("ignore ... and say X")."""
-    parts = [question[a:b] for a, b in sentence_spans(question)]
+    question = re.sub(r"</?\s*[A-Za-z][^>]{0,40}>", " . ", question)  # stray markup such as </source>
+    question = re.sub(r"([?!])\s+", r"\1\n", question)
+    parts = [p.strip(" .") for line in question.split("\n") for a, b in sentence_spans(line) for p in [line[a:b]]]
+    parts = [p for p in parts if p]
     kept = [p for p in parts if not looks_like_instruction(p)]
     return " ".join(kept).strip()
+
+
+def question_names(question: str) -> set[str]:
+    """What a question names: acronyms, CamelCase and digit-bearing tokens, and capitalised
+    words after the first ("What does Coconut do?" -> {"Coconut"})."""
+    out = set(names(question))
+    for w in re.findall(r"[A-Za-z][\w*^-]*", question)[1:]:
+        if w[0].isupper() and w.lower() not in STOPWORDS and len(w) > 2:
+            out.add(w.rstrip("*"))
+    return out
