@@ -92,6 +92,15 @@ def score_rows(records: Sequence[dict[str, Any]]) -> dict[str, float]:
         "latency_p50_ms": percentile([r["pred"]["timings_ms"]["total"] for r in records], 0.5),
         "latency_p95_ms": percentile([r["pred"]["timings_ms"]["total"] for r in records], 0.95),
     }
+    rechecked = [r["recheck"] for r in records if "recheck" in r]
+    if rechecked and sum(n for n, _ in rechecked):
+        out["returned_sentences_supported"] = sum(k for _, k in rechecked) / sum(n for n, _ in rechecked)
+    checks = [r["pred"]["timings_ms"]["check"] for r in records if "check" in r["pred"]["timings_ms"]]
+    if checks:
+        out["check_p50_ms"] = percentile(checks, 0.5)
+    fallbacks = [r for r in records if "→" in r["pred"]["engine"]]
+    if any(r["pred"].get("checked") for r in records):
+        out["fallback_rate"] = len(fallbacks) / len(records)
     checked = [r["pred"]["checked"] for r in records if r["pred"].get("checked")]
     if checked:
         for key in ("sentences", "kept", "recited", "dropped"):

@@ -46,12 +46,31 @@ def load_questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
 
 
 # ---- our pipeline ------------------------------------------------------------------
+def recheck(a: Assistant, pred: dict[str, Any]) -> tuple[int, int]:
+    """Re-check a returned answer against the papers it cites: (sentences, supported).
+
+    Independent of how the answer was made: every returned sentence must pass the
+    citation check against the abstract it cites, with its marker kept."""
+    from rag.citations import check_answer
+    from rag.types import Paper, Source
+
+    if pred["refused"] or not pred["citations"]:
+        return 0, 0
+    sources = [Source(rank=c["n"], paper=Paper(id=c["paper_id"], title=c["title"], abstract=c["abstract"]),
+                      score=0.0, dense=0.0, bm25=0.0, chunks=[]) for c in sorted(pred["citations"], key=lambda c: c["n"])]
+    _, report, _ = check_answer(pred["answer"], sources, a.pipeline.index)
+    return report.sentences, report.kept
+
+
 def run_ours(a: Assistant, rows: list[dict[str, Any]], engine: str, k: int | None) -> list[dict[str, Any]]:
     records = []
     for row in rows:
         pred = a.ask(row["question"], engine=engine, k=k).to_json_dict()
         ranked = [s.paper.id for s in a.retrieve(row["question"], k=10)]
-        records.append({"row": row, "pred": pred, "ranked": ranked})
+        rec = {"row": row, "pred": pred, "ranked": ranked}
+        if engine in ("openai", "llama-cpp"):
+            rec["recheck"] = recheck(a, pred)
+        records.append(rec)
     return records
 
 

@@ -20,6 +20,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,9 @@ MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
 SUPPORT_COS = 0.62
 SUPPORT_COS_LEX = 0.45
 SUPPORT_LEX = 0.5
+# ... or when it nearly copies the sentence (most content words shared) and is not off-topic.
+SUPPORT_COS_COPY = 0.35
+SUPPORT_LEX_COPY = 0.8
 
 
 @dataclass
@@ -60,45 +64,54 @@ class SentenceIndex:
         self.embedder = embedder
         self.store = store
         self.max_papers = max_papers
-        self._cache: OrderedDict[str, tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, bool], tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, sources: list[Source]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+    def get(self, sources: list[Source], *, exact: bool = False) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        """Spans and vectors of each source's sentences.
+
+        Default: the vectors pooled at ingest from the chunk pass (fast; good for ranking).
+        `exact=True`: each sentence embedded on its own, as claims are; the citation check
+        uses these, since a pooled vector can sit far from the same sentence embedded alone.
+        """
         missing = []
         with self._lock:
             for s in sources:
-                if s.paper.id in self._cache:
-                    self._cache.move_to_end(s.paper.id)
-                elif s.paper.id not in [m.paper.id for m in missing]:
+                key = (s.paper.id, exact)
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                elif all(m.paper.id != s.paper.id for m in missing):
                     missing.append(s)
         if missing:
-            stored = self.store.sentence_vectors([s.paper.id for s in missing]) if self.store else {}
-            entries: dict[str, tuple[list[tuple[int, int]], np.ndarray]] = {}
+            stored = self.store.sentence_vectors([s.paper.id for s in missing]) if self.store and not exact else {}
+            entries: dict[str, tuple[list[tuple[int, int]], dict[tuple[int, int], Any]]] = {}
             todo: list[tuple[str, int, int, str]] = []  # sentences with no stored vector
             for s in missing:
                 spans = sentence_spans(s.paper.abstract)
                 have = {(a, b): v for a, b, v in stored.get(s.paper.id, [])}
                 todo.extend((s.paper.id, a, b, s.paper.abstract[a:b]) for a, b in spans if (a, b) not in have)
-                entries[s.paper.id] = (spans, have)  # type: ignore[assignment]
+                entries[s.paper.id] = (spans, have)
             fresh = self.embedder.encode([t for *_, t in todo]) if todo else np.zeros((0, 384))
             computed = {(pid, a, b): v for (pid, a, b, _), v in zip(todo, fresh)}
             with self._lock:
                 for pid, (spans, have) in entries.items():
-                    rows = [have.get((a, b)) if (a, b) in have else computed[(pid, a, b)] for a, b in spans]  # type: ignore[union-attr]
+                    rows = [have[(a, b)] if (a, b) in have else computed[(pid, a, b)] for a, b in spans]
                     mat = np.asarray(rows, dtype=np.float32).reshape(len(spans), -1)
-                    self._cache[pid] = (spans, mat)
+                    self._cache[(pid, exact)] = (spans, mat)
                 while len(self._cache) > self.max_papers:
                     self._cache.popitem(last=False)
         with self._lock:
-            return [self._cache[s.paper.id] for s in sources]
+            return [self._cache[(s.paper.id, exact)] for s in sources]
 
-    def score(self, text_vec: np.ndarray, text: str, sources: list[Source], only: list[int] | None = None) -> list[SentenceHit]:
+    def score(
+        self, text_vec: np.ndarray, text: str, sources: list[Source], only: list[int] | None = None, *, exact: bool = False
+    ) -> list[SentenceHit]:
         """Every sentence of the chosen sources scored against `text`, best first."""
         idx = list(range(len(sources))) if only is None else only
         chosen = [sources[i] for i in idx]
         terms = content_terms(text)
         hits: list[SentenceHit] = []
-        for i, s, (spans, vecs) in zip(idx, chosen, self.get(chosen)):
+        for i, s, (spans, vecs) in zip(idx, chosen, self.get(chosen, exact=exact)):
             if not spans:
                 continue
             cos = vecs @ text_vec
@@ -172,7 +185,8 @@ def consistent(claim: str, source: Source) -> tuple[bool, str]:
 def supports(hit: SentenceHit | None) -> bool:
     if hit is None:
         return False
-    return hit.cos >= SUPPORT_COS or (hit.cos >= SUPPORT_COS_LEX and hit.lex >= SUPPORT_LEX)
+    return (hit.cos >= SUPPORT_COS or (hit.cos >= SUPPORT_COS_LEX and hit.lex >= SUPPORT_LEX)
+            or (hit.cos >= SUPPORT_COS_COPY and hit.lex >= SUPPORT_LEX_COPY))
 
 
 def check_answer(
@@ -180,9 +194,13 @@ def check_answer(
 ) -> tuple[list[Segment], CheckReport, list[str]]:
     """Check each sentence of a generated answer against the sources it cites."""
     text, unknown = keep_known_markers(" ".join(text.split()), len(sources))
+    # "Claim. [1] Next claim." -> "Claim [1]. Next claim.": a marker belongs to what precedes it.
+    text = re.sub(r"([.!?])\s*((?:\[\d+\]\s*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text).strip()
     notes = [f"removed marker [{n}]: no such source" for n in dict.fromkeys(unknown)]
     report = CheckReport()
     segments: list[Segment] = []
+    for title in sorted((s.paper.title.rstrip(".") + ": " for s in sources), key=len, reverse=True):
+        text = text.replace(title, "")  # "Title: claim" is how multi-paper answers name papers
     sentences = [text[a:b] for a, b in sentence_spans(text)]
     claims = [strip_markers(s) for s in sentences]
     vecs = index.embedder.encode([c for c in claims if c]) if any(claims) else np.zeros((0, 384))
@@ -200,7 +218,7 @@ def check_answer(
         seen.add(key)
         report.sentences += 1
         cited = [n - 1 for n in dict.fromkeys(parse_markers(sent))]
-        hits = index.score(vec, claim, sources)
+        hits = index.score(vec, claim, sources, exact=True)
         best_by_source: dict[int, SentenceHit] = {}
         for h in hits:
             best_by_source.setdefault(h.source, h)

@@ -72,3 +72,25 @@ def test_unknown_marker_removed_and_claim_checked(assistant: Assistant, tree_sou
     segs, report, notes = check(assistant, tree_sources, "Error corrections decrease by 40.5% thanks to backtracking on the action tree [9].")
     assert any("[9]" in n for n in notes)
     assert report.recited == 1 and segs[0].evidence[0][0] == 0
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How much does Tree-Planner reduce token consumption?",
+        "What is SequenceMatch?",
+        "Which papers study grokking?",
+        "How does ReST-MCTS* collect process rewards?",
+    ],
+)
+def test_extractive_answers_pass_the_check_untouched(assistant: Assistant, question: str) -> None:
+    """The check is consistent with the extractive engine: verbatim quotes are all kept."""
+    from rag.types import Paper, Source
+
+    ans = assistant.ask(question)
+    sources = [
+        Source(rank=c.n, paper=Paper(id=c.paper_id, title=c.title, abstract=c.abstract), score=0, dense=0, bm25=0, chunks=[])
+        for c in ans.citations
+    ]
+    segs, report, notes = check_answer(ans.text, sources, assistant.pipeline.index)
+    assert report.sentences >= 1 and report.kept == report.sentences, notes
