@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install system-deps run test bench index lint clean
+.PHONY: install system-deps run test eval bench index lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,8 +33,15 @@ index: install
 run: index
 	$(BIN)/rag serve
 
+# The tests, then the regression eval with the default engine: it fails when a metric
+# falls below evals/baseline.json by more than the tolerance.
 test: install system-deps
 	$(BIN)/python -m pytest -q
+	$(BIN)/rag eval --out .rag/eval-report
+
+eval: install
+	$(BIN)/rag eval --engine extractive
+	$(BIN)/rag eval --engine llama-cpp
 
 bench: install
 	$(BIN)/python -m evals.bench
