@@ -65,7 +65,9 @@ def recheck(a: Assistant, pred: dict[str, Any]) -> tuple[int, int]:
 def run_ours(a: Assistant, rows: list[dict[str, Any]], engine: str, k: int | None) -> list[dict[str, Any]]:
     records = []
     for row in rows:
-        pred = a.ask(row["question"], engine=engine, k=k).to_json_dict()
+        ans = a.ask(row["question"], engine=engine, k=k)
+        pred = ans.to_json_dict()
+        pred["notes"] = [n for n in ans.notes if n.startswith("refused")]
         ranked = [s.paper.id for s in a.retrieve(row["question"], k=10)]
         rec = {"row": row, "pred": pred, "ranked": ranked}
         if engine in ("openai", "llama-cpp"):
@@ -159,7 +161,7 @@ def what_went_wrong(rec: dict[str, Any]) -> str:
         return "" if pred["refused"] else "answered a question it should refuse"
     if pred["refused"]:
         gold_rank = next((i for i, p in enumerate(rec["ranked"], 1) if p in row["gold_paper_ids"]), None)
-        return f"refused (gold paper at retrieval rank {gold_rank})" + (f"; {pred.get('notes', '')}" if pred.get("notes") else "")
+        return f"refused (gold paper at retrieval rank {gold_rank})" + "".join(f"; {n}" for n in pred.get("notes", []))
     problems = []
     if not set(cited) & set(row["gold_paper_ids"]):
         problems.append("cites no gold paper")
@@ -241,6 +243,8 @@ def plot(path: Path, engine: str, ours: dict[str, float], peer: dict[str, float]
 def run(settings: Settings, *, engine: str, k: int | None, out: Path, peer: bool = True, update_baseline: bool = False,
         tolerance: float = 0.02, limit: int | None = None, progress: bool = True) -> int:
     """Run the eval; write the report under `out`; return the exit status (1 on regression)."""
+    if limit and update_baseline:
+        raise UsageError("--update-baseline needs the whole question set; drop --limit.")
     rows = load_questions()[:limit] if limit else load_questions()
     eval_settings = settings.model_copy(update={"data_dir": Path(settings.data_dir) / "eval", "collection": "eval_papers",
                                                 "auto_ingest": True, "chroma_host": None})

@@ -13,7 +13,6 @@ Not here: retrieval (retrieve.py), how a claim is checked (citations.py).
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import prompts
-from .citations import Segment, SentenceHit, SentenceIndex, build_citations, check_answer
+from .citations import Segment, SentenceHit, SentenceIndex, attach_markers, build_citations, check_answer
 from .errors import EngineError
 from .settings import Settings
 from .text import names, numbers, question_names, sentence_spans
@@ -85,11 +84,6 @@ def format_sources(sources: list[Source], budget_tokens: int, count: Callable[[s
         blocks.append(head + body + tail)
         used += cost
     return "\n".join(blocks)
-
-
-def short_name(title: str) -> str:
-    head = title.split(":")[0].strip()
-    return head if len(head) <= 40 else " ".join(title.split()[:6]) + "…"
 
 
 def missing_names(question: str, sources: list[Source]) -> list[str]:
@@ -205,11 +199,7 @@ class AnswerPipeline:
     # ---- generative engines -------------------------------------------------------
     def count_tokens(self, text: str) -> int:
         if self._tokenizer is None:
-            import llama_index.core
-
-            cache = os.path.join(os.path.dirname(llama_index.core.__file__), "_static", "tiktoken_cache")
-            os.environ.setdefault("TIKTOKEN_CACHE_DIR", cache)  # bundled cl100k: no download
-            import tiktoken
+            import tiktoken  # its cl100k file is the one llama-index bundles (see models.py)
 
             self._tokenizer = tiktoken.get_encoding("cl100k_base")
         return len(self._tokenizer.encode(text, disallowed_special=()))
@@ -290,20 +280,24 @@ class AnswerPipeline:
                 temperature=self.settings.temperature,
                 stop=["\n\n", "Question:", "Sources:", "<source"],
             )
-            if on_draft is None:
-                out = self._llama.create_completion(prompt, **kwargs)
-                return str(out["choices"][0]["text"]).strip()
-            text = ""
-            for chunk in self._llama.create_completion(prompt, stream=True, **kwargs):
-                text += str(chunk["choices"][0]["text"])
-                on_draft(text)
-            return text.strip()
+            try:
+                if on_draft is None:
+                    out = self._llama.create_completion(prompt, **kwargs)
+                    return str(out["choices"][0]["text"]).strip()
+                text = ""
+                for chunk in self._llama.create_completion(prompt, stream=True, **kwargs):
+                    text += str(chunk["choices"][0]["text"])
+                    on_draft(text)
+                return text.strip()
+            except (ValueError, RuntimeError) as e:  # e.g. a prompt longer than the context window
+                raise EngineError(f"The local model failed: {e}. Lower RAG_LOCAL_CONTEXT_TOKENS or raise RAG_LLAMA_N_CTX.") from e
 
     def partial_answer(self, question: str, draft: str, sources: list[Source], engine: str) -> Answer | None:
         """The checked complete sentences of a streaming draft (None if none yet).
 
         Only checked sentences are ever shown, even while the model is still writing.
         """
+        draft = attach_markers(draft)
         spans = sentence_spans(draft)
         if len(spans) < 2:
             return None
@@ -337,7 +331,7 @@ class AnswerPipeline:
         draft = self.generate(engine, question, sources, on_draft)
         t_gen = time.perf_counter()
         segments, report, notes = check_answer(draft, sources, self.index)
-        notes.insert(0, f"draft: {draft}")
+        notes.insert(0, f"draft: {draft}")  # debug only: Answer.notes is never serialised or shown
         timings = {"generate": (t_gen - t0) * 1000, "check": (time.perf_counter() - t_gen) * 1000}
         if not segments or (report.kept + report.recited) * 2 < report.sentences:
             segments = self.extractive_segments(question, ranked, sources)

@@ -19,13 +19,13 @@ from . import prompts
 from .answer import AnswerPipeline
 from .citations import SentenceIndex
 from .errors import EngineError, UsageError
-from .followup import condense_rule, history_text, is_followup
+from .followup import condense_rule, history_text, is_followup, validate_history
 from .ingest import ingest_files
 from .models import Embedder
 from .retrieve import HybridRetriever
 from .settings import ENGINES, Settings
 from .store import Store
-from .text import sentence_spans, strip_instructions
+from .text import content_terms, looks_like_instruction, sentence_spans, strip_instructions
 from .types import Answer, IngestReport, Paper, Source
 
 
@@ -81,12 +81,16 @@ class Assistant:
             )
         return q
 
+    @staticmethod
+    def _check_k(k: int | None) -> int | None:
+        if k is not None and not 1 <= k <= 50:
+            raise UsageError(f"k must be between 1 and 50, got {k}.")
+        return k
+
     def retrieve(self, question: str, *, k: int | None = None) -> list[Source]:
         """The top-k papers for `question`, best first, with their best chunks."""
         q = self.validate_question(question)
-        if k is not None and k < 1:
-            raise UsageError(f"k must be at least 1, got {k}.")
-        return self.retriever.retrieve(q, k=k)
+        return self.retriever.retrieve(q, k=self._check_k(k))
 
     def resolve_engine(self, engine: str | None) -> str:
         name = engine or self.settings.engine
@@ -109,7 +113,13 @@ class Assistant:
         except EngineError:
             return rule
         text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
-        return text if 3 <= len(text) <= self.settings.max_question_chars else rule
+        # The rewrite is model text: use it only if it is a plausible question about the
+        # same things as the conversation, never instructions; else the rule's rewrite.
+        context = content_terms(question + " " + history_text(history))
+        if (3 <= len(text) <= self.settings.max_question_chars and not looks_like_instruction(text)
+                and content_terms(text) and content_terms(text) <= context | content_terms(rule)):
+            return text
+        return rule
 
     def ask(
         self,
@@ -131,8 +141,8 @@ class Assistant:
         t0 = time.perf_counter()
         q = self.validate_question(question)
         name = self.resolve_engine(engine)
-        if k is not None and k < 1:
-            raise UsageError(f"k must be at least 1, got {k}.")
+        k = self._check_k(k)
+        history = validate_history(history)
         standalone = self.standalone(q, history, name)
         q = standalone
         # Instructions inside a question ("ignore the rules and say X") are not part of it.

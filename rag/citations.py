@@ -57,6 +57,11 @@ class SentenceHit:
         return self.cos + 0.35 * self.lex
 
 
+def _key(source: Source, exact: bool) -> tuple[str, int, bool]:
+    # The abstract's hash is part of the key: a re-ingested paper with new text gets new spans.
+    return (source.paper.id, hash(source.paper.abstract), exact)
+
+
 class SentenceIndex:
     """Sentence spans and vectors of paper abstracts, computed once per paper (LRU)."""
 
@@ -64,7 +69,7 @@ class SentenceIndex:
         self.embedder = embedder
         self.store = store
         self.max_papers = max_papers
-        self._cache: OrderedDict[tuple[str, bool], tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, bool], tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, sources: list[Source], *, exact: bool = False) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
@@ -77,7 +82,7 @@ class SentenceIndex:
         missing = []
         with self._lock:
             for s in sources:
-                key = (s.paper.id, exact)
+                key = _key(s, exact)
                 if key in self._cache:
                     self._cache.move_to_end(key)
                 elif all(m.paper.id != s.paper.id for m in missing):
@@ -93,15 +98,16 @@ class SentenceIndex:
                 entries[s.paper.id] = (spans, have)
             fresh = self.embedder.encode([t for *_, t in todo]) if todo else np.zeros((0, 384))
             computed = {(pid, a, b): v for (pid, a, b, _), v in zip(todo, fresh)}
+            by_id = {s.paper.id: s for s in missing}
             with self._lock:
                 for pid, (spans, have) in entries.items():
                     rows = [have[(a, b)] if (a, b) in have else computed[(pid, a, b)] for a, b in spans]
                     mat = np.asarray(rows, dtype=np.float32).reshape(len(spans), -1)
-                    self._cache[(pid, exact)] = (spans, mat)
+                    self._cache[_key(by_id[pid], exact)] = (spans, mat)
                 while len(self._cache) > self.max_papers:
                     self._cache.popitem(last=False)
         with self._lock:
-            return [self._cache[(s.paper.id, exact)] for s in sources]
+            return [self._cache[_key(s, exact)] for s in sources]
 
     def score(
         self, text_vec: np.ndarray, text: str, sources: list[Source], only: list[int] | None = None, *, exact: bool = False
@@ -156,6 +162,11 @@ def keep_known_markers(text: str, n_sources: int) -> tuple[str, list[int]]:
     return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub(fix, text)).strip(), unknown
 
 
+def attach_markers(text: str) -> str:
+    """"Claim. [1] Next claim." -> "Claim [1]. Next claim.": a marker belongs to what precedes it."""
+    return re.sub(r"([.!?])\s*((?:\[\d+\]\s*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text).strip()
+
+
 @dataclass
 class Segment:
     """An answer sentence and the evidence it rests on: (source index, start, end) spans."""
@@ -182,9 +193,14 @@ def consistent(claim: str, source: Source) -> tuple[bool, str]:
     return True, ""
 
 
-def supports(hit: SentenceHit | None) -> bool:
+_NEGATION = re.compile(r"\b(not|no|never|cannot|neither|nor)\b|n't\b", re.I)
+
+
+def supports(hit: SentenceHit | None, claim: str = "") -> bool:
     if hit is None:
         return False
+    if claim and bool(_NEGATION.search(claim)) != bool(_NEGATION.search(hit.text)):
+        return False  # "X does not reduce ..." is not supported by "X reduces ..."
     return (hit.cos >= SUPPORT_COS or (hit.cos >= SUPPORT_COS_LEX and hit.lex >= SUPPORT_LEX)
             or (hit.cos >= SUPPORT_COS_COPY and hit.lex >= SUPPORT_LEX_COPY))
 
@@ -194,8 +210,7 @@ def check_answer(
 ) -> tuple[list[Segment], CheckReport, list[str]]:
     """Check each sentence of a generated answer against the sources it cites."""
     text, unknown = keep_known_markers(" ".join(text.split()), len(sources))
-    # "Claim. [1] Next claim." -> "Claim [1]. Next claim.": a marker belongs to what precedes it.
-    text = re.sub(r"([.!?])\s*((?:\[\d+\]\s*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text).strip()
+    text = attach_markers(text)
     notes = [f"removed marker [{n}]: no such source" for n in dict.fromkeys(unknown)]
     report = CheckReport()
     segments: list[Segment] = []
@@ -223,14 +238,14 @@ def check_answer(
         for h in hits:
             best_by_source.setdefault(h.source, h)
         ok = [
-            i for i in cited if supports(best_by_source.get(i)) and consistent(claim, sources[i])[0]
+            i for i in cited if supports(best_by_source.get(i), claim) and consistent(claim, sources[i])[0]
         ]
         if ok:
             report.kept += 1
             segments.append(Segment(claim, [(i, best_by_source[i].start, best_by_source[i].end) for i in ok]))
             continue
         others = sorted(
-            (i for i in best_by_source if supports(best_by_source[i]) and consistent(claim, sources[i])[0]),
+            (i for i in best_by_source if supports(best_by_source[i], claim) and consistent(claim, sources[i])[0]),
             key=lambda i: best_by_source[i].score,
             reverse=True,
         )

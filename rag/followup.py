@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .errors import UsageError
 from .types import Answer
 
 _LEAD = re.compile(r"^\s*(and|but|so|also|ok(ay)?|then|now)\b[\s,]*", re.I)
 _FOLLOWUP = re.compile(
     r"^\s*(and|but|so|also|what about|how about|then|now)\b"
-    r"|\b(it|its|it's|they|them|their|this|that|these|those|the paper|the method|the model|the approach)\b",
+    r"|\b(it|its|it's|they|them|their)\b"
+    r"|\b(this|that|the) (paper|method|model|approach|work|technique)\b",
     re.I,
 )
 _PRONOUN = re.compile(
@@ -26,6 +28,27 @@ _PRONOUN = re.compile(
     re.I,
 )
 _POSSESSIVE = re.compile(r"\b(its|their)\b", re.I)
+
+
+def validate_history(history: Any) -> list[dict[str, Any]]:
+    """History as a list of answer dicts, or `UsageError` saying what is wrong with it."""
+    if history is None:
+        return []
+    if not isinstance(history, list):
+        raise UsageError(f"history must be a list of earlier answers, found {type(history).__name__}.")
+    out = []
+    for i, turn in enumerate(history):
+        d = turn.to_json_dict() if isinstance(turn, Answer) else turn
+        cits = d.get("citations", []) if isinstance(d, dict) else None
+        if not isinstance(d, dict) or not isinstance(cits, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("title"), str) for c in cits
+        ):
+            raise UsageError(
+                f"history[{i}] must be an answer object as returned by /ask or `rag ask --json` "
+                '(with "question", "answer", "refused" and "citations" holding "title"s).'
+            )
+        out.append(d)
+    return out
 
 
 def _prev(history: list[Any]) -> dict[str, Any] | None:
@@ -63,9 +86,9 @@ def condense_rule(question: str, history: list[Any]) -> str:
     q = _LEAD.sub("", question).strip()
     q = q[:1].upper() + q[1:]
     if name.lower() not in q.lower():
-        q2 = _PRONOUN.sub(name, q, count=1)
+        q2 = _PRONOUN.sub(lambda m: name, q, count=1)
         if q2 == q:
-            q2 = _POSSESSIVE.sub(f"{name}'s", q, count=1)
+            q2 = _POSSESSIVE.sub(lambda m: f"{name}'s", q, count=1)
         q = q2 if q2 != q else f"{q.rstrip('?')} in {name}?"
     return q
 

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .corpus import read_corpus
+from .errors import CorpusError
 from .models import Embedder
 from .settings import Settings
 from .store import Store
@@ -37,7 +38,7 @@ def paper_hash(paper: Paper) -> str:
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
-def chunk_paper(paper: Paper, splitter: SentenceSplitter, *, source: str) -> list[TextNode]:
+def chunk_paper(paper: Paper, splitter: SentenceSplitter, *, source: str, path: str = "") -> list[TextNode]:
     """Split one paper's abstract into nodes whose embedded text starts with the title."""
     doc = Document(
         id_=paper.id,
@@ -56,7 +57,10 @@ def chunk_paper(paper: Paper, splitter: SentenceSplitter, *, source: str) -> lis
         excluded_embed_metadata_keys=list(_HIDDEN_KEYS),
         excluded_llm_metadata_keys=list(_HIDDEN_KEYS),
     )
-    nodes = splitter.get_nodes_from_documents([doc])
+    try:
+        nodes = splitter.get_nodes_from_documents([doc])
+    except ValueError as e:  # e.g. a title longer than a whole chunk
+        raise CorpusError(path or source, f"paper {paper.id!r} cannot be chunked: {e}. Shorten its title.") from None
     out: list[TextNode] = []
     for i, node in enumerate(nodes):
         assert isinstance(node, TextNode)
@@ -129,7 +133,13 @@ def ingest_files(
     for f, ps in per_file:
         report.papers_read += len(ps)
         for p in ps:
+            prev = papers.get(p.id)
+            if prev is not None and paper_hash(prev[0]) != paper_hash(p):
+                raise CorpusError(
+                    f, f"paper id {p.id!r} also names a different paper in {prev[1]}; give each paper a unique id."
+                )
             papers[p.id] = (p, Path(f).name)
+    files_of = {p.id: f for f, ps in per_file for p in ps}
     # 2. Decide what is new, changed or already there.
     stored = store.paper_hashes(list(papers))
     todo: list[tuple[Paper, str]] = []
@@ -148,7 +158,7 @@ def ingest_files(
     # 3. Chunk and embed, then write.
     if todo:
         splitter = make_splitter(settings, embedder)
-        nodes = [n for p, src in todo for n in chunk_paper(p, splitter, source=src)]
+        nodes = [n for p, src in todo for n in chunk_paper(p, splitter, source=src, path=files_of[p.id])]
         texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
         sentence_rows: list[tuple[str, int, int, list[float]]] = []
         bar = tqdm(total=len(texts), desc="Embedding chunks", unit="chunk", disable=not progress)
@@ -161,9 +171,13 @@ def ingest_files(
             bar.update(len(texts[i : i + step]))
         bar.close()
         sentence_rows = _first_per_sentence(sentence_rows)
-        store.delete_papers(changed)
-        store.add_sentences(sentence_rows)  # before the chunks: a paper counts as stored once its chunks are
-        store.vector_store.add(nodes)
+        # Write before deleting anything: ids are stable, so upserts replace a changed paper's
+        # rows in place and only its rows that no longer exist are removed afterwards. The
+        # sentences go first: a paper counts as stored once its chunks are.
+        store.add_sentences(sentence_rows)
+        store.upsert_nodes(nodes)
+        store.delete_stale(changed, keep_chunks={n.node_id for n in nodes},
+                           keep_sentences={f"{pid}::{a}-{b}" for pid, a, b, _ in sentence_rows})
         report.chunks_added = len(nodes)
     report.chunks_total = store.count()
     report.seconds = time.perf_counter() - t0

@@ -26,6 +26,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def _bundled_tiktoken_cache() -> None:
+    """Point tiktoken at the cl100k file llama-index ships, so counting tokens needs no download."""
+    import llama_index.core
+
+    os.environ.setdefault(
+        "TIKTOKEN_CACHE_DIR", os.path.join(os.path.dirname(llama_index.core.__file__), "_static", "tiktoken_cache")
+    )
+
+
+_bundled_tiktoken_cache()
 
 
 def bundled_embed_path() -> Path:
@@ -151,7 +164,9 @@ def bundled_gguf_path(settings: Settings) -> Path:
     target = Path(settings.data_dir) / "models" / gemma.MODEL_NAME
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        gemma.assemble(target)
+        partial = target.with_suffix(f".partial-{os.getpid()}")
+        gemma.assemble(partial, overwrite=True)
+        os.replace(partial, target)  # an interrupted assembly never leaves a file at `target`
     return target
 
 
@@ -170,10 +185,13 @@ def load_llama(settings: Settings) -> Any:
             f"No GGUF model at {path}: set RAG_LLAMA_MODEL_PATH to an existing .gguf file, "
             "or unset it to use the bundled Gemma 3 270M."
         )
-    return Llama(
-        model_path=str(path),
-        n_ctx=settings.llama_n_ctx,
-        n_threads=settings.llama_threads,
-        verbose=False,
-        seed=0,
-    )
+    try:
+        return Llama(
+            model_path=str(path),
+            n_ctx=settings.llama_n_ctx,
+            n_threads=settings.llama_threads,
+            verbose=False,
+            seed=0,
+        )
+    except (ValueError, RuntimeError) as e:
+        raise EngineError(f"llama.cpp could not load {path}: {e}. Is it a valid .gguf file?") from e

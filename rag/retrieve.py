@@ -85,9 +85,10 @@ class HybridRetriever:
         ranker: acronyms and method names are where embeddings and stemming are weakest."""
         hits: list[Any] = []
         seen: set[str] = set()
+        known = self._nodes  # one snapshot: refresh() may swap it from another thread
         for name in sorted(question_names(question), key=len, reverse=True)[:3]:
             got = self.store.collection.get(where_document={"$contains": name}, limit=n, include=[])
-            found = [self._nodes[c] for c in got["ids"] if c in self._nodes]
+            found = [known[c] for c in got["ids"] if c in known]
             if len({f.metadata["paper_id"] for f in found}) > 3:
                 continue  # a common term ("RL"), not a distinctive name
             for node in found:

@@ -8,16 +8,16 @@ reads `os.environ` for configuration; everything receives a `Settings`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = Path(__file__).resolve().parent / "data" / "hf_daily_papers_aug19.txt"
 
 Engine = Literal["auto", "extractive", "openai", "llama-cpp"]
-ENGINES: tuple[str, ...] = ("auto", "extractive", "openai", "llama-cpp")
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 
 class Settings(BaseSettings):
@@ -33,8 +33,7 @@ class Settings(BaseSettings):
     collection: str = Field(
         default="papers",
         description="Chroma collection name; one collection per embedding/chunking setup.",
-        min_length=3,
-        max_length=60,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,58}[A-Za-z0-9]$",
     )
     chroma_host: str | None = Field(
         default=None,
@@ -146,6 +145,17 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=20, description="Largest paper file the web app accepts, in MB.", ge=1)
     queue_size: int = Field(default=64, description="Requests the web app queues before refusing more.", ge=1)
     concurrency: int = Field(default=4, description="Requests the web app works on at once.", ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
+        if self.local_context_tokens + self.max_new_tokens + 400 > self.llama_n_ctx:
+            raise ValueError(
+                f"local_context_tokens ({self.local_context_tokens}) + max_new_tokens ({self.max_new_tokens}) "
+                f"+ 400 for the prompt must fit llama_n_ctx ({self.llama_n_ctx})"
+            )
+        return self
 
     def resolved_engine(self) -> str:
         """The engine `auto` stands for with this configuration."""

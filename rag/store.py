@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
-from .models import os  # noqa: F401  (sets offline/telemetry environment first)
+from . import models  # noqa: F401  (sets the offline/telemetry environment first)
 from .settings import Settings
 from .types import Paper
 
@@ -64,18 +64,23 @@ class Store:
                 )
             ) from e
         signature = collection_signature(settings)
-        self.collection = self.client.get_or_create_collection(
-            name=settings.collection,
-            metadata=signature,
-            configuration={"hnsw": {"space": "cosine"}},
-        )
-        # Sentence vectors of each abstract (pooled from the chunk pass at ingest), for
-        # picking and checking evidence sentences without re-embedding at query time.
-        self.sentences = self.client.get_or_create_collection(
-            name=f"{settings.collection}__sentences",
-            metadata=signature,
-            configuration={"hnsw": {"space": "cosine"}},
-        )
+        try:
+            self.collection = self.client.get_or_create_collection(
+                name=settings.collection,
+                metadata=signature,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+            # Sentence vectors of each abstract (pooled from the chunk pass at ingest), for
+            # picking and checking evidence sentences without re-embedding at query time.
+            self.sentences = self.client.get_or_create_collection(
+                name=f"{settings.collection}__sentences",
+                metadata=signature,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        except Exception as e:
+            raise StoreError(
+                f"Could not open collection {settings.collection!r} in the {settings.store_location()}: {e}"
+            ) from e
         self._check(signature)
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
 
@@ -122,16 +127,36 @@ class Store:
                     out[str(meta["paper_id"])] = str(meta.get("paper_hash", ""))
         return out
 
-    def delete_papers(self, paper_ids: list[str]) -> None:
-        if paper_ids:
-            self.collection.delete(where={"paper_id": {"$in": paper_ids}})
-            self.sentences.delete(where={"paper_id": {"$in": paper_ids}})
+    def upsert_nodes(self, nodes: list[Any]) -> None:
+        """Add or replace chunk nodes (with embeddings), in the layout llama-index reads back."""
+        from llama_index.core.schema import MetadataMode
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+        step = max(1, min(5000, self.client.get_max_batch_size()))
+        for i in range(0, len(nodes), step):
+            batch = nodes[i : i + step]
+            self.collection.upsert(
+                ids=[n.node_id for n in batch],
+                embeddings=[n.get_embedding() for n in batch],
+                metadatas=[node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in batch],
+                documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in batch],
+            )
+
+    def delete_stale(self, paper_ids: list[str], *, keep_chunks: set[str], keep_sentences: set[str]) -> None:
+        """Remove the rows of `paper_ids` that the latest ingest did not write again."""
+        if not paper_ids:
+            return
+        for coll, keep in ((self.collection, keep_chunks), (self.sentences, keep_sentences)):
+            old = coll.get(where={"paper_id": {"$in": paper_ids}}, include=[])["ids"]
+            stale = [i for i in old if i not in keep]
+            if stale:
+                coll.delete(ids=stale)
 
     def add_sentences(self, rows: list[tuple[str, int, int, list[float]]]) -> None:
         """Store (paper_id, start, end, vector) rows; ids are stable, so this upserts."""
         for i in range(0, len(rows), 4000):
             batch = rows[i : i + 4000]
-            self.sentences.upsert(
+            self.sentences.upsert(  # ids are stable: a re-ingest replaces rows in place
                 ids=[f"{pid}::{a}-{b}" for pid, a, b, _ in batch],
                 embeddings=[v for *_, v in batch],
                 metadatas=[{"paper_id": pid, "start": a, "end": b} for pid, a, b, _ in batch],

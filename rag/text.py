@@ -112,7 +112,8 @@ def names(text: str) -> set[str]:
 
 _INSTRUCTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|prompts?|above|context)\b"
-    r"|\bsystem prompt\b|\byou are now\b|\b(respond|reply|answer|say|print|output)\b.{0,20}\b(only|exactly|verbatim)\b"
+    r"|\bsystem prompt\b|\byou are now\b"
+    r"|(^|\b(and|then|now|just|please)\b|[,;:]\s*)\s*(respond|reply|answer|say|print|output|write)\b.{0,20}\b(only|exactly|verbatim)\b"
     r"|\bprint (your|the) (prompt|instructions)\b|\bas an ai\b|\bjailbreak\b",
     re.I,
 )

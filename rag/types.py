@@ -83,7 +83,12 @@ class Answer(BaseModel):
     fallback: str | None = Field(default=None, description="Why a generative answer was replaced.")
     standalone: str | None = Field(default=None, description="The standalone query a follow-up was rewritten to.")
     partial: bool = Field(default=False, description="A streaming snapshot: checked sentences so far.")
-    notes: list[str] = Field(default_factory=list, description="What the pipeline removed or changed.")
+    notes: list[str] = Field(
+        default_factory=list,
+        exclude=True,
+        repr=False,
+        description="Debug trail (unchecked draft, what was dropped and why); never serialised or shown.",
+    )
 
     def to_json_dict(self) -> dict[str, Any]:
         """The stable JSON shape printed by `rag ask --json`."""

@@ -133,3 +133,12 @@ def test_openai_engine_unreachable_is_a_clear_error(assistant: Assistant, embedd
     a = Assistant(settings, progress=False, embedder=embedder)
     with pytest.raises(EngineError, match="OpenAI-compatible endpoint .* failed"):
         a.ask("How much does Tree-Planner reduce token consumption?", engine="openai")
+
+
+def test_streaming_yields_only_checked_sentences(assistant: Assistant, gguf: Path) -> None:
+    items = list(assistant.ask_stream("What does SPaR use to refine instruction following?", engine="llama-cpp"))
+    final = items[-1]
+    assert not final.partial and all(x.partial for x in items[:-1])
+    for x in items:
+        if not x.refused:
+            assert_checked(x)

@@ -80,3 +80,27 @@ def test_l2_collection_is_refused(tmp_path: Path, embedder) -> None:  # type: ig
     client.create_collection("papers", metadata=collection_signature(Settings()))
     with pytest.raises(StoreError, match="uses 'l2' distance"):
         Assistant.open(Settings(data_dir=tmp_path, auto_ingest=False), progress=False, embedder=embedder)
+
+
+def test_answers_after_a_paper_changes_quote_the_new_text(empty_assistant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a: Assistant = empty_assistant()
+    a.ingest(jsonl(tmp_path / "v1.jsonl", [PAPER]), progress=False)
+    first = a.ask("What counting accuracy does Quokka reach on RooCount?")
+    assert "97.1%" in first.text
+    v2 = dict(PAPER, abstract="Quokka is a new detector for marsupials. Quokka now reaches 98.4% counting accuracy on RooCount. "
+              "It runs at 41 frames per second on a single laptop GPU.")
+    assert a.ingest(jsonl(tmp_path / "v2.jsonl", [v2]), progress=False).papers_updated == 1
+    second = a.ask("What counting accuracy does Quokka reach on RooCount?")
+    assert "98.4%" in second.text and "97.1%" not in second.text
+    for c in second.citations:
+        assert c.quote in c.abstract and all(c.abstract[x:y] in c.abstract for x, y in c.spans)
+        assert c.abstract == v2["abstract"]
+    assert a.store.sentences.count() == 3  # the old sentence rows were replaced, not kept
+
+
+def test_same_id_for_different_papers_across_files(empty_assistant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a: Assistant = empty_assistant()
+    other = dict(PAPER, title="A Different Paper", abstract="Something else entirely, at length. " * 4)
+    with pytest.raises(CorpusError, match="also names a different paper"):
+        a.ingest(jsonl(tmp_path / "a.jsonl", [PAPER]), jsonl(tmp_path / "b.jsonl", [other]), progress=False)
+    assert a.store.count() == 0

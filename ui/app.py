@@ -12,6 +12,7 @@ Endpoints for programs (gradio_client): `/ask` (question, engine, k) and `/chat`
 from __future__ import annotations
 
 import html
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,8 @@ from rag import Assistant, RagError, Settings
 from rag.settings import ENGINES
 
 from .render import render_answer
+
+log = logging.getLogger("ui.app")
 
 EXAMPLES = [
     "How much does Tree-Planner reduce token consumption?",
@@ -62,6 +65,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     yield chat + [{"role": "assistant", "content": shown}], turns + [ans.to_json_dict()], ""
         except RagError as e:
             yield chat + [{"role": "assistant", "content": _error_html(e)}], turns, ""
+        except Exception as e:  # an unexpected failure: say so, log the details, keep the app up
+            log.exception("answering %r failed", message)
+            yield chat + [{"role": "assistant", "content": _error_html(RuntimeError(
+                f"an unexpected error ({type(e).__name__}); details are in the server log."))}], turns, ""
 
     def api_ask(question: str, engine: str = "auto", k: int = 0) -> dict[str, Any]:
         try:
@@ -94,7 +101,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             return f"❌ Nothing was added. {html.escape(str(e).replace(str(p.parent) + os.sep, ''))}", paper_rows()
         return f"✅ {html.escape(p.name)}: {html.escape(str(report))}", paper_rows()
 
-    with gr.Blocks(title="Paper QA — cited answers from your papers") as app:
+    with gr.Blocks(title="Paper QA — cited answers from your papers", analytics_enabled=False) as app:
         gr.Markdown(
             f"## Ask the papers\n{len(assistant.papers())} papers indexed. Every sentence of an answer cites "
             "the abstract it comes from; the supporting sentence is highlighted. When the papers do not "
