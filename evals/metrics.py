@@ -103,8 +103,8 @@ def score_rows(records: Sequence[dict[str, Any]]) -> dict[str, float]:
         out["fallback_rate"] = len(fallbacks) / len(records)
     checked = [r["pred"]["checked"] for r in records if r["pred"].get("checked")]
     if checked:
-        for key in ("sentences", "kept", "recited", "dropped"):
-            out[f"checked_{key}"] = float(sum(c[key] for c in checked))
+        for key in ("sentences", "kept", "recited", "dropped", "unmarked"):
+            out[f"checked_{key}"] = float(sum(c.get(key, 0) for c in checked))
     return out
 
 

@@ -63,10 +63,11 @@ class Citation(BaseModel):
 class CheckReport(BaseModel):
     """How the citation check treated a generated answer's sentences."""
 
-    sentences: int = 0
-    kept: int = 0
-    recited: int = 0
-    dropped: int = 0
+    sentences: int = Field(default=0, description="Claims in the generated draft.")
+    kept: int = Field(default=0, description="Supported by the source their marker cites.")
+    recited: int = Field(default=0, description="Supported by another retrieved source (or unmarked) and cited to it.")
+    dropped: int = Field(default=0, description="Supported by no retrieved source: removed.")
+    unmarked: int = Field(default=0, description="Claims the model wrote without any [n] marker (a subset of the above).")
 
 
 class Answer(BaseModel):
