@@ -69,7 +69,7 @@ def run_ours(a: Assistant, rows: list[dict[str, Any]], engine: str, k: int | Non
         pred = ans.to_json_dict()
         pred["notes"] = [n for n in ans.notes if n.startswith("refused")]
         ranked = [s.paper.id for s in a.retrieve(row["question"], k=10)]
-        rec = {"row": row, "pred": pred, "ranked": ranked}
+        rec: dict[str, Any] = {"row": row, "pred": pred, "ranked": ranked}
         if engine in ("openai", "llama-cpp"):
             rec["recheck"] = recheck(a, pred)
         records.append(rec)
@@ -138,7 +138,7 @@ def run_peer(a: Assistant, rows: list[dict[str, Any]], engine: str, k: int) -> l
             cited = [top]
         else:
             resp = cqe.query(row["question"])
-            answer = str(resp.response or "")
+            answer = str(getattr(resp, "response", "") or "")
             nums = [int(n) for n in re.findall(r"\[(\d+)\]", answer)]
             cited = [resp.source_nodes[n - 1].node for n in dict.fromkeys(nums) if 0 < n <= len(resp.source_nodes)]
         citations = []

@@ -9,7 +9,7 @@
 from .assistant import Assistant
 from .errors import CorpusError, EngineError, RagError, StoreError, UsageError
 from .settings import Settings
-from .types import Answer, Citation, CheckReport, IngestReport, Paper, Source
+from .types import Answer, CheckReport, Citation, IngestReport, Paper, Source
 
 __all__ = [
     "Answer",

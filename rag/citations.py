@@ -80,7 +80,7 @@ class SentenceIndex:
         `exact=True`: each sentence embedded on its own, as claims are; the citation check
         uses these, since a pooled vector can sit far from the same sentence embedded alone.
         """
-        missing = []
+        missing: list[Source] = []
         with self._lock:
             for s in sources:
                 key = _key(s, exact)

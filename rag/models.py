@@ -62,7 +62,6 @@ class Embedder(BaseEmbedding):
         super().__init__(model_name=settings.embed_model, embed_batch_size=settings.embed_batch_size)
         import torch
         from sentence_transformers import SentenceTransformer
-
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # no "sequence longer than 256" noise from the splitter

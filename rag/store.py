@@ -13,8 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError
+import numpy as np
+
 from . import models  # noqa: F401  (sets the offline/telemetry environment first)
+from .errors import StoreError
 from .settings import Settings
 from .types import Paper
 
@@ -137,7 +139,7 @@ class Store:
             batch = nodes[i : i + step]
             self.collection.upsert(
                 ids=[n.node_id for n in batch],
-                embeddings=[n.get_embedding() for n in batch],
+                embeddings=np.asarray([n.get_embedding() for n in batch], dtype=np.float32),
                 metadatas=[node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in batch],
                 documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in batch],
             )
@@ -147,7 +149,7 @@ class Store:
         if not paper_ids:
             return
         for coll, keep in ((self.collection, keep_chunks), (self.sentences, keep_sentences)):
-            old = coll.get(where={"paper_id": {"$in": paper_ids}}, include=[])["ids"]
+            old = coll.get(where=_paper_in(paper_ids), include=[])["ids"]
             stale = [i for i in old if i not in keep]
             if stale:
                 coll.delete(ids=stale)
@@ -158,7 +160,7 @@ class Store:
             batch = rows[i : i + 4000]
             self.sentences.upsert(  # ids are stable: a re-ingest replaces rows in place
                 ids=[f"{pid}::{a}-{b}" for pid, a, b, _ in batch],
-                embeddings=[v for *_, v in batch],
+                embeddings=np.asarray([v for *_, v in batch], dtype=np.float32),
                 metadatas=[{"paper_id": pid, "start": a, "end": b} for pid, a, b, _ in batch],
             )
 
@@ -166,11 +168,13 @@ class Store:
         """Stored (start, end, vector) rows of each paper's sentences, in text order."""
         if not paper_ids:
             return {}
-        got = self.sentences.get(where={"paper_id": {"$in": paper_ids}}, include=["embeddings", "metadatas"])
+        got = self.sentences.get(where=_paper_in(paper_ids), include=["embeddings", "metadatas"])
         out: dict[str, list[tuple[int, int, Any]]] = {}
         embeddings = got["embeddings"] if got["embeddings"] is not None else []
         for meta, vec in zip(got["metadatas"] or [], embeddings):
-            out.setdefault(str(meta["paper_id"]), []).append((int(meta["start"]), int(meta["end"]), vec))
+            start, end = meta["start"], meta["end"]
+            assert isinstance(start, int) and isinstance(end, int)
+            out.setdefault(str(meta["paper_id"]), []).append((start, end, vec))
         for rows in out.values():
             rows.sort(key=lambda r: r[0])
         return out
@@ -186,8 +190,12 @@ class Store:
         if self.count() == 0:
             return []
         got = self.collection.get(where={"chunk": 0}, include=["metadatas"])
-        papers = [paper_from_metadata(m) for m in got["metadatas"] or [] if m]
+        papers = [paper_from_metadata(dict(m)) for m in got["metadatas"] or [] if m]
         return sorted(papers, key=lambda p: p.title.lower())
+
+
+def _paper_in(paper_ids: list[str]) -> Any:
+    return {"paper_id": {"$in": list(paper_ids)}}
 
 
 def paper_from_metadata(meta: dict[str, Any]) -> Paper:
