@@ -165,7 +165,9 @@ def keep_known_markers(text: str, n_sources: int) -> tuple[str, list[int]]:
 
 def attach_markers(text: str) -> str:
     """"Claim. [1] Next claim." -> "Claim [1]. Next claim.": a marker belongs to what precedes it."""
-    return re.sub(r"([.!?])\s*((?:\[\d+\]\s*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text).strip()
+    return re.sub(
+        r"([.!?][\"'”’)\]]*)\s*((?:\[\d+\]\s*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text
+    ).strip()
 
 
 @dataclass
