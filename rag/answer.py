@@ -35,6 +35,10 @@ _QUANTITY = re.compile(
     r"score|speed-?up|improvement|rate)|\d)", re.I
 )
 
+_NUMBER_WORDS = re.compile(
+    r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|dozens?)\b",
+    re.I,
+)
 _DEFINE = re.compile(
     r"^\s*(what|who)\s+(is|are|was|were)\b|^\s*what does\b.*\bdo\b|^\s*how does\b.*\bwork\b|^\s*(describe|explain)\b",
     re.I,
@@ -120,7 +124,7 @@ class AnswerPipeline:
         for h in hits:
             adj = h.score + ((0.08, 0.04)[h.source] if h.source < 2 else 0.0)
             low = h.text.lower()
-            if wants_number and numbers(h.text) - numbers(question):
+            if wants_number and (numbers(h.text) - numbers(question) or _NUMBER_WORDS.search(h.text)):
                 adj += 0.15
             named = any(n in low for n in qnames)
             if named:
