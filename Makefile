@@ -30,7 +30,8 @@ system-deps:
 index: install
 	$(BIN)/rag ingest
 
-run: index
+# `rag serve` builds the index of the bundled corpus itself when it is missing.
+run: install
 	$(BIN)/rag serve
 
 # The tests, then the regression eval with the default engine: it fails when a metric

@@ -234,7 +234,7 @@ def plot(path: Path, engine: str, ours: dict[str, float], peer: dict[str, float]
     ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(names))], names, rotation=25, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"rag eval: engine {engine}")
-    ax.legend()
+    ax.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

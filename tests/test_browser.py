@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import Assistant
+from rag import Assistant, Settings
 from tests.conftest import free_port
 from ui.app import build_app, launch
 
@@ -16,8 +16,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def app_url(assistant: Assistant) -> Iterator[str]:
-    settings = assistant.settings.model_copy(update={"server_port": free_port()})
+def app_url(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    # A store of its own: the upload test adds a paper.
+    settings = Settings(data_dir=tmp_path_factory.mktemp("browser-store"), engine="extractive", server_port=free_port())
+    assistant = Assistant.open(settings, progress=False, embedder=embedder)
     app = build_app(assistant)
     launch(app, settings, block=False)
     try:
@@ -79,3 +81,32 @@ def test_refusal_and_empty_question(page) -> None:  # type: ignore[no-untyped-de
     ask(page, "   ")
     page.wait_for_selector(".error", timeout=60_000)
     assert "question is empty" in page.locator(".error").last.inner_text()
+
+
+def test_upload_papers_in_the_papers_tab(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    good = tmp_path / "new_papers.jsonl"
+    good.write_text(json.dumps({"id": "wombat-2026", "title": "WombatNet: Burrow Mapping with Ground Radar",
+                                "abstract": "We present WombatNet, which maps burrows from ground-penetrating radar. "
+                                "WombatNet finds 93.5% of burrows in the new DigSite benchmark."}) + "\n")
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text('{"title": "Fine", "abstract": "Fine abstract."}\n{oops}\n')
+    page.get_by_role("tab", name="Papers").click()
+    file_input = page.locator("input[type=file]")
+    file_input.set_input_files(str(bad))
+    page.get_by_role("button", name="Add papers").click()
+    page.wait_for_function("document.body.innerText.includes('Nothing was added')", timeout=60_000)
+    assert "broken.jsonl:2" in page.inner_text("body")
+
+    file_input = page.locator("input[type=file]")
+    file_input.set_input_files(str(good))
+    page.get_by_role("button", name="Add papers").click()
+    page.wait_for_function("document.body.innerText.includes('new_papers.jsonl: read 1 papers')", timeout=120_000)
+    assert "1 added" in page.inner_text("body")
+    page.get_by_placeholder("Filter by title or id").fill("Wombat")
+    page.wait_for_function("document.body.innerText.includes('wombat-2026')", timeout=30_000)
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "What share of burrows does WombatNet find on DigSite?")
+    page.wait_for_function("[...document.querySelectorAll('.source')].some(e => e.innerText.includes('WombatNet'))", timeout=60_000)
