@@ -93,13 +93,15 @@ def test_upload_papers_in_the_papers_tab(page, tmp_path: Path) -> None:  # type:
     bad = tmp_path / "broken.jsonl"
     bad.write_text('{"title": "Fine", "abstract": "Fine abstract."}\n{oops}\n')
     page.get_by_role("tab", name="Papers").click()
-    file_input = page.locator("input[type=file]")
+    file_input = page.locator("#paper-file input[type=file]")
     file_input.set_input_files(str(bad))
     page.get_by_role("button", name="Add papers").click()
     page.wait_for_function("document.body.innerText.includes('Nothing was added')", timeout=60_000)
     assert "broken.jsonl:2" in page.inner_text("body")
 
-    file_input = page.locator("input[type=file]")
+    page.reload()  # a fresh, empty file picker
+    page.get_by_role("tab", name="Papers").click()
+    file_input = page.locator("#paper-file input[type=file]")
     file_input.set_input_files(str(good))
     page.get_by_role("button", name="Add papers").click()
     page.wait_for_function("document.body.innerText.includes('new_papers.jsonl: read 1 papers')", timeout=120_000)

@@ -136,7 +136,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 f"blank line) or a `.jsonl` file with `title` and `abstract` per line; at most "
                 f"{settings.max_upload_mb} MB. A file with an error adds nothing."
             )
-            file = gr.File(file_types=[".txt", ".jsonl"], type="filepath", label="Paper file")
+            file = gr.File(file_types=[".txt", ".jsonl"], type="filepath", label="Paper file", elem_id="paper-file")
             add = gr.Button("Add papers")
             status = gr.Markdown()
             add.click(upload, [file], [status, table], api_visibility="private")
