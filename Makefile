@@ -46,6 +46,7 @@ eval: install
 
 bench: install
 	$(BIN)/python -m evals.bench
+	$(BIN)/python -m evals.bench_ui
 
 lint: install
 	$(BIN)/ruff check rag ui evals tests
