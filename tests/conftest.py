@@ -4,7 +4,11 @@ bundled corpus with the real bundled embedding model."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,6 +46,41 @@ def empty_assistant(tmp_path: Path, embedder: Embedder) -> Callable[..., Assista
         return Assistant.open(settings, progress=False, embedder=embedder)
 
     return make
+
+
+@contextmanager
+def running(cmd: list[str], ready_url: str, *, name: str, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Run a real server process until `ready_url` answers; stop it afterwards."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(ready_url, timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with status {proc.returncode}") from None
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"{name} did not start")
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@contextmanager
+def serving(assistant: Assistant) -> Iterator[str]:
+    """The real Gradio app for `assistant` on a free loopback port; yields its URL."""
+    from ui.app import build_app, launch
+
+    settings = assistant.settings.model_copy(update={"server_port": free_port()})
+    app = build_app(assistant)
+    launch(app, settings, block=False)
+    try:
+        yield f"http://127.0.0.1:{settings.server_port}/"
+    finally:
+        app.close()
 
 
 def free_port() -> int:

@@ -9,8 +9,7 @@ import pytest
 from gradio_client import Client
 
 from rag import Assistant
-from tests.conftest import TREE_PLANNER, free_port
-from ui.app import build_app, launch
+from tests.conftest import TREE_PLANNER, serving
 
 QUESTIONS = [
     ("How much does Tree-Planner reduce token consumption?", "92.2%"),
@@ -22,13 +21,8 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def server(assistant: Assistant) -> Iterator[str]:
-    settings = assistant.settings.model_copy(update={"server_port": free_port()})
-    app = build_app(assistant)
-    launch(app, settings, block=False)
-    try:
-        yield f"http://127.0.0.1:{settings.server_port}/"
-    finally:
-        app.close()
+    with serving(assistant) as url:
+        yield url
 
 
 def test_ask_endpoint_returns_the_cli_json(server: str) -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant, Settings
-from tests.conftest import free_port
-from ui.app import build_app, launch
+from tests.conftest import serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -18,14 +17,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
     # A store of its own: the upload test adds a paper.
-    settings = Settings(data_dir=tmp_path_factory.mktemp("browser-store"), engine="extractive", server_port=free_port())
-    assistant = Assistant.open(settings, progress=False, embedder=embedder)
-    app = build_app(assistant)
-    launch(app, settings, block=False)
-    try:
-        yield f"http://127.0.0.1:{settings.server_port}/"
-    finally:
-        app.close()
+    settings = Settings(data_dir=tmp_path_factory.mktemp("browser-store"), engine="extractive")
+    with serving(Assistant.open(settings, progress=False, embedder=embedder)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

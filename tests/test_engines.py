@@ -5,10 +5,7 @@ Whatever the small model writes, only checked sentences may come back."""
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,7 @@ import pytest
 from rag import Answer, Assistant, Settings
 from rag.models import bundled_gguf_path
 from rag.text import numbers
-from tests.conftest import free_port
+from tests.conftest import free_port, running
 
 QUESTIONS = [
     "How much does Tree-Planner reduce token consumption?",
@@ -87,27 +84,11 @@ def test_llama_cpp_answers_are_checked(assistant: Assistant, gguf: Path) -> None
 @pytest.fixture(scope="module")
 def llama_server(gguf: Path) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--chat_format", "gemma",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--chat_format", "gemma",
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"]
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url + "/models", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError("llama_cpp.server exited") from None
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("llama_cpp.server did not start")
+    with running(cmd, url + "/models", name="llama_cpp.server"):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_openai_engine_against_real_server(assistant: Assistant, llama_server: str, embedder) -> None:  # type: ignore[no-untyped-def]
