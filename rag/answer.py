@@ -47,7 +47,8 @@ _INTRO = re.compile(
     r"\b(we (propose|introduce|present|develop|call|dub|name|term)|called|named|dubbed|termed|is an?|are)\b", re.I
 )
 _MULTI = re.compile(
-    r"\b(which|what|list|name|compare)\b.{0,40}\b(papers|works|studies|methods|approaches|benchmarks|models|frameworks)\b",
+    r"\b(which|what|list|name|compare)\b.{0,40}\b(papers|works|studies|methods|approaches|benchmarks|models|frameworks)\b"
+    r"|\b(compare|compares|compared|comparison|versus|vs\.?|differ|differs|difference between)\b",
     re.I,
 )
 _BOILERPLATE = re.compile(
@@ -161,12 +162,17 @@ class AnswerPipeline:
         best_adj, best = ranked[0]
         chosen = [best]
         multi = bool(_MULTI.search(question))
+        qnames = [n.lower() for n in question_names(question)]
+        named = {  # papers the question names ("compare Tree-Planner with SequenceMatch")
+            i for i, src in enumerate(sources)
+            if any(n in f"{src.paper.title} {src.paper.abstract}".lower() for n in qnames)
+        }
         for adj, h in ranked[1:]:
             if len(chosen) >= self.settings.max_answer_sentences:
                 break
             same = [c for c in chosen if c.source == h.source]
             if multi:  # one sentence from each of the papers that answer nearly as well
-                ok = not same and adj >= 0.65 * best_adj
+                ok = not same and (adj >= 0.65 * best_adj or (h.source in named and best.source in named))
             else:  # one paper: precise citations first
                 ok = bool(same) and adj >= 0.75 * best_adj
             if ok and h.score >= self.settings.min_evidence:

@@ -44,3 +44,11 @@ def test_follow_up_through_the_assistant(assistant: Assistant) -> None:
 def test_malformed_history_is_a_usage_error(assistant: Assistant, history: object) -> None:
     with pytest.raises(UsageError, match="history"):
         assistant.ask("and how does it work?", history=history)  # type: ignore[arg-type]
+
+
+def test_comparison_follow_up_cites_both_papers(assistant: Assistant) -> None:
+    first = assistant.ask("How much does Tree-Planner reduce token consumption?")
+    second = assistant.ask("and how does it compare with SequenceMatch?", history=[first])
+    assert second.standalone == "How does Tree-Planner compare with SequenceMatch?"
+    titles = [c.title for c in second.citations]
+    assert any(t.startswith("Tree-Planner") for t in titles) and any(t.startswith("SequenceMatch") for t in titles)
