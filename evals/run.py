@@ -95,15 +95,7 @@ class _LlamaCppLLM:
 
             @llm_completion_callback()
             def complete(self, prompt: str, formatted: bool = False, **kw: Any) -> CompletionResponse:
-                from rag.models import load_llama
-
-                with pipeline._llama_lock:
-                    if pipeline._llama is None:
-                        pipeline._llama = load_llama(a.settings)
-                    out = pipeline._llama.create_completion(
-                        prompt, max_tokens=a.settings.max_new_tokens, temperature=0.0, stop=["\n\n"]
-                    )
-                return CompletionResponse(text=str(out["choices"][0]["text"]).strip())
+                return CompletionResponse(text=pipeline.complete(prompt, stop=["\n\n"]))
 
             @llm_completion_callback()
             def stream_complete(self, prompt: str, formatted: bool = False, **kw: Any) -> Any:

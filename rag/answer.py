@@ -279,16 +279,18 @@ class AnswerPipeline:
         )
 
     def _generate_llama(self, question: str, block: str, on_draft: DraftCallback | None) -> str:
+        prompt = prompts.render("answer_completion.md", self.settings, sources=block, question=question)
+        return self.complete(prompt, stop=["\n\n", "Question:", "Sources:", "<source"], on_draft=on_draft)
+
+    def complete(self, prompt: str, *, stop: list[str], on_draft: DraftCallback | None = None) -> str:
+        """A plain completion from the local model (loaded on first use), streamed when asked."""
         from .models import load_llama
 
         with self._llama_lock:  # llama.cpp contexts are not thread-safe
             if self._llama is None:
                 self._llama = load_llama(self.settings)
-            prompt = prompts.render("answer_completion.md", self.settings, sources=block, question=question)
-            kwargs = dict(
-                max_tokens=self.settings.max_new_tokens,
-                temperature=self.settings.temperature,
-                stop=["\n\n", "Question:", "Sources:", "<source"],
+            kwargs: dict[str, Any] = dict(
+                max_tokens=self.settings.max_new_tokens, temperature=self.settings.temperature, stop=stop
             )
             try:
                 if on_draft is None:

@@ -29,6 +29,20 @@ from .text import content_terms, looks_like_instruction, sentence_spans, strip_i
 from .types import Answer, IngestReport, Paper, Source
 
 
+def validate_question(question: object, settings: Settings) -> str:
+    """The question with its whitespace folded, or `UsageError` if it is empty or too long.
+
+    A plain function so the CLI can reject bad input before loading any model."""
+    if not isinstance(question, str) or not question.strip():
+        raise UsageError("The question is empty: type a question about the indexed papers.")
+    q = " ".join(question.split())
+    if len(q) > settings.max_question_chars:
+        raise UsageError(
+            f"The question is {len(q)} characters long; the limit is {settings.max_question_chars}. Shorten it."
+        )
+    return q
+
+
 class Assistant:
     """Ask questions about an indexed paper collection and get checked, cited answers."""
 
@@ -71,15 +85,7 @@ class Assistant:
         return self.store.papers()
 
     def validate_question(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise UsageError("The question is empty: type a question about the indexed papers.")
-        q = " ".join(question.split())
-        if len(q) > self.settings.max_question_chars:
-            raise UsageError(
-                f"The question is {len(q)} characters long; the limit is "
-                f"{self.settings.max_question_chars}. Shorten it."
-            )
-        return q
+        return validate_question(question, self.settings)
 
     @staticmethod
     def _check_k(k: int | None) -> int | None:

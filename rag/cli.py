@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from pydantic import ValidationError
 
-from .assistant import Assistant
+from .assistant import Assistant, validate_question
 from .errors import RagError, UsageError
 from .settings import ENGINES, Settings
 
@@ -94,11 +94,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.k is not None and args.k < 1:
         raise UsageError(f"--k must be at least 1, got {args.k}.")
     if not args.batch:
-        q = args.question or ""
-        if not q.strip():
-            raise UsageError('The question is empty: run rag ask "your question".')
-        if len(q) > settings.max_question_chars:
-            raise UsageError(f"The question is {len(q)} characters long; the limit is {settings.max_question_chars}. Shorten it.")
+        validate_question(args.question or "", settings)  # before loading any model
     assistant = Assistant.open(settings, progress=not args.json)
     if not args.batch:
         _print_answer(assistant.ask(args.question, engine=args.engine, k=args.k), args.json)
