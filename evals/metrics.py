@@ -81,7 +81,7 @@ def score_rows(records: Sequence[dict[str, Any]]) -> dict[str, float]:
         "questions": float(len(records)),
         "recall@5": _mean([recall_at_k(r["ranked"], r["row"]["gold_paper_ids"], 5) for r in answerable]),
         "mrr": _mean([mrr(r["ranked"], r["row"]["gold_paper_ids"]) for r in answerable]),
-        "ndcg@10": _mean([ndcg_at_k(r["ranked"], r["row"]["gold_paper_ids"], 10) for r in answerable]),
+        "ndcg@5": _mean([ndcg_at_k(r["ranked"], r["row"]["gold_paper_ids"], 5) for r in answerable]),
         "citation_precision": _mean(precisions),
         "citation_recall": _mean([citation_recall([c["paper_id"] for c in r["pred"]["citations"]], r["row"]["gold_paper_ids"]) for r in answerable]),
         "fact_recall": _mean([fact_recall(r["pred"]["answer"], r["row"]["must_include"]) for r in answerable]),
@@ -110,7 +110,7 @@ def score_rows(records: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 # Direction of each metric: +1 higher is better, -1 lower is better, 0 informational.
 DIRECTION = {
-    "recall@5": 1, "mrr": 1, "ndcg@10": 1, "citation_precision": 1, "citation_recall": 1, "fact_recall": 1,
+    "recall@5": 1, "mrr": 1, "ndcg@5": 1, "citation_precision": 1, "citation_recall": 1, "fact_recall": 1,
     "answered_precision": 1, "accuracy": 1, "refusal_accuracy": 1, "false_refusal_rate": -1,
 }
 
@@ -118,6 +118,21 @@ TARGETS = {
     "recall@5": 0.97, "mrr": 0.90, "citation_precision": 0.95, "fact_recall": 0.85,
     "answered_precision": 0.90, "refusal_accuracy": 0.90, "false_refusal_rate": 0.05,
 }
+
+
+def risk_coverage(records: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+    """Answered precision against coverage when only questions whose gate score (`confidence`)
+    reaches a threshold are answered; one point per threshold, from strict to lenient.
+    A question the pipeline refused counts as unanswered at every threshold: the gate's other
+    rules (missing names, instructions) refuse whatever the score."""
+    scored = sorted(((r["pred"].get("confidence") or 0.0, r) for r in records if not r["pred"]["refused"]),
+                    key=lambda t: t[0], reverse=True)
+    total = len(records) or 1
+    points, right = [], 0
+    for n, (score, r) in enumerate(scored, start=1):
+        right += is_correct(r["row"], r["pred"])
+        points.append({"threshold": score, "coverage": n / total, "precision": right / n})
+    return points
 
 
 def regressions(current: dict[str, float], baseline: dict[str, float], tolerance: float) -> list[str]:

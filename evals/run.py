@@ -1,36 +1,53 @@
 """`rag eval`: the regression eval, offline, on the bundled corpus.
 
-Runs every question of `evals/questions.jsonl` through our pipeline and through a
-plain llama-index peer (dense retrieval over the same Chroma collection; with the
-`llama-cpp` engine, llama-index's `CitationQueryEngine` on the same local model),
-writes per-question JSON, a Markdown report and a PNG plot, and compares our metrics
-with `evals/baseline.json`: a metric that falls more than the tolerance below its
-baseline makes the run fail. `--update-baseline` rewrites the baseline deliberately.
+Runs the questions of `evals/questions/{dev,test}.jsonl` through our pipeline and through a
+plain llama-index peer (dense retrieval over the same Chroma collection; with `llama-cpp`,
+llama-index's `CitationQueryEngine` on the same local model). Dev is for tuning, test is the
+gate: a test metric that falls more than the tolerance below `evals/baseline.json` fails the
+run. The report shows dev and test side by side, per question kind, a retriever ablation
+(what each ranker adds) and a risk-coverage curve (answered precision against the share
+answered, sweeping the refusal gate's score). Multi-turn rows carry their earlier questions
+in `history`; they are asked first and passed as the conversation.
+`--claims` scores the citation check on the labelled claims instead (evals/claims.py);
+`--distractors FILE --n N` runs inside a collection padded with N distractor documents.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from rag import Assistant, Settings
+from rag import Assistant, Settings, StoreError
 from rag.errors import UsageError
-from rag.store import paper_from_metadata
+from rag.retrieve import RANKERS
+from rag.store import paper_from_row
 from rag.text import sentence_spans
 
-from .metrics import TARGETS, fact_recall, is_correct, regressions, score_rows
+from .metrics import (
+    DIRECTION,
+    TARGETS,
+    fact_recall,
+    is_correct,
+    mrr,
+    recall_at_k,
+    regressions,
+    risk_coverage,
+    score_rows,
+)
 
 HERE = Path(__file__).resolve().parent
-QUESTIONS = HERE / "questions.jsonl"
+SPLITS = ("dev", "test")
 BASELINE = HERE / "baseline.json"
-KEYS = {"id", "question", "kind", "gold_paper_ids", "must_include", "answerable"}
+KEYS = {"id", "question", "kind", "gold_paper_ids", "must_include", "answerable", "history"}
 
 
-def load_questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
+def load_questions(split: str) -> list[dict[str, Any]]:
+    path = HERE / "questions" / f"{split}.jsonl"
     rows = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -45,6 +62,27 @@ def load_questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
     return rows
 
 
+def open_eval_store(settings: Settings, *, distractors: str | None = None, n: int = 0, progress: bool = True) -> Assistant:
+    """The eval's own index of the bundled corpus (plus distractors), rebuilt when stale."""
+    name = f"eval-{n}" if distractors else "eval"
+    eval_settings = settings.model_copy(update={
+        "data_dir": Path(settings.data_dir) / name, "collection": "eval_papers", "auto_ingest": True, "chroma_host": None,
+        "model_cache_dir": settings.model_cache()})
+    try:
+        a = Assistant.open(eval_settings, progress=progress)
+    except StoreError as e:
+        if "built with other settings" not in str(e):
+            raise
+        shutil.rmtree(eval_settings.data_dir / "chroma")  # the eval's private cache: rebuild it
+        a = Assistant.open(eval_settings, progress=progress)
+    if distractors and a.store.paper_count() < 78 + n:
+        from .distractors import write_distractors
+
+        path = write_distractors(Path(distractors), n, eval_settings.data_dir / f"distractors-{n}.jsonl")
+        a.ingest(path, progress=progress)
+    return a
+
+
 # ---- our pipeline ------------------------------------------------------------------
 def recheck(a: Assistant, pred: dict[str, Any]) -> tuple[int, int]:
     """Re-check a returned answer against the papers it cites: (sentences, supported).
@@ -56,36 +94,56 @@ def recheck(a: Assistant, pred: dict[str, Any]) -> tuple[int, int]:
 
     if pred["refused"] or not pred["citations"]:
         return 0, 0
-    sources = [Source(rank=c["n"], paper=Paper(id=c["paper_id"], title=c["title"], abstract=c["abstract"]),
-                      score=0.0, dense=0.0, bm25=0.0, chunks=[]) for c in sorted(pred["citations"], key=lambda c: c["n"])]
-    _, report, _ = check_answer(pred["answer"], sources, a.pipeline.index)
+    sources = [Source(rank=c["n"], paper=Paper(id=c["paper_id"], title=c["title"], abstract=c["abstract"]), score=0.0)
+               for c in sorted(pred["citations"], key=lambda c: c["n"])]
+    _, report, _ = check_answer(pred["answer"], sources, a.index, a.embedder.encode, a.settings.scoring)
     return report.sentences, report.kept
 
 
 def run_ours(a: Assistant, rows: list[dict[str, Any]], engine: str, k: int | None) -> list[dict[str, Any]]:
     records = []
     for row in rows:
-        ans = a.ask(row["question"], engine=engine, k=k)
+        history = [a.ask(h, engine=engine, k=k) for h in row["history"]]
+        ans = a.ask(row["question"], engine=engine, k=k, history=history)
         pred = ans.to_json_dict()
-        pred["notes"] = [n for n in ans.notes if n.startswith("refused")]
-        ranked = [s.paper.id for s in a.retrieve(row["question"], k=10)]
-        rec: dict[str, Any] = {"row": row, "pred": pred, "ranked": ranked}
+        pred["notes"] = [f"refused: {ans.reason}"] if ans.refused and ans.reason else []
+        pred["confidence"] = ans.confidence
+        pred["query"] = ans.standalone or ans.question
+        rec: dict[str, Any] = {"row": row, "pred": pred, "ranked": [s.paper.id for s in ans.sources]}
         if engine in ("openai", "llama-cpp"):
             rec["recheck"] = recheck(a, pred)
         records.append(rec)
     return records
 
 
+def ablation(a: Assistant, records: list[dict[str, Any]], k: int) -> dict[str, dict[str, float]]:
+    """recall@k and MRR of the fused retrieval, of each ranker alone, and without each ranker,
+    on the queries the answers searched (follow-ups already rewritten)."""
+    variants: dict[str, tuple[str, ...]] = {"all four": RANKERS}
+    variants |= {f"only {r}": (r,) for r in RANKERS}
+    variants |= {f"without {r}": tuple(x for x in RANKERS if x != r) for r in RANKERS}
+    answerable = [r for r in records if r["row"]["answerable"]]
+    out = {}
+    for name, rankers in variants.items():
+        rec, rr = [], []
+        for r in answerable:
+            ranked = [s.paper.id for s in a.retriever.retrieve(r["pred"]["query"], k=k, rankers=rankers)]
+            rec.append(recall_at_k(ranked, r["row"]["gold_paper_ids"], k))
+            rr.append(mrr(ranked, r["row"]["gold_paper_ids"]))
+        out[name] = {f"recall@{k}": sum(rec) / max(len(rec), 1), "mrr": sum(rr) / max(len(rr), 1)}
+    return out
+
+
 # ---- the plain llama-index peer ------------------------------------------------------
 class _LlamaCppLLM:
-    """A llama-index CustomLLM over our loaded llama.cpp model (built lazily)."""
+    """A llama-index CustomLLM over our loaded llama.cpp engine (built lazily)."""
 
     @staticmethod
     def build(a: Assistant) -> Any:
         from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
         from llama_index.core.llms.callbacks import llm_completion_callback
 
-        pipeline = a.pipeline
+        engine = a.engine("llama-cpp")
 
         class LlamaCppLLM(CustomLLM):
             @property
@@ -95,7 +153,7 @@ class _LlamaCppLLM:
 
             @llm_completion_callback()
             def complete(self, prompt: str, formatted: bool = False, **kw: Any) -> CompletionResponse:
-                return CompletionResponse(text=pipeline.complete(prompt, stop=["\n\n"]))
+                return CompletionResponse(text=engine.complete(prompt, stop=["\n\n"]))  # type: ignore[attr-defined]
 
             @llm_completion_callback()
             def stream_complete(self, prompt: str, formatted: bool = False, **kw: Any) -> Any:
@@ -107,10 +165,13 @@ class _LlamaCppLLM:
 def run_peer(a: Assistant, rows: list[dict[str, Any]], engine: str, k: int) -> list[dict[str, Any]]:
     """Dense-only llama-index retrieval; the answer is the top chunk's opening sentences
     (extractive) or llama-index's CitationQueryEngine on the same local model (llama-cpp).
-    It never refuses and nothing checks its citations: that is what a plain pipeline does."""
+    It never refuses and nothing checks its citations: that is what a plain pipeline does.
+    It has no conversation: a follow-up is searched as asked."""
     from llama_index.core import VectorStoreIndex
 
-    index = VectorStoreIndex.from_vector_store(a.store.vector_store, embed_model=a.embedder)
+    from rag.models import as_llama_index
+
+    index = VectorStoreIndex.from_vector_store(a.store.vector_store, embed_model=as_llama_index(a.embedder))
     retriever = index.as_retriever(similarity_top_k=20)
     cqe = None
     if engine == "llama-cpp":
@@ -121,7 +182,7 @@ def run_peer(a: Assistant, rows: list[dict[str, Any]], engine: str, k: int) -> l
     for row in rows:
         t0 = time.perf_counter()
         nodes = retriever.retrieve(row["question"])
-        ranked = list(dict.fromkeys(str(n.node.metadata["paper_id"]) for n in nodes))[:10]
+        ranked = list(dict.fromkeys(str(n.node.metadata["paper_id"]) for n in nodes))[:k]
         if cqe is None:
             top = nodes[0].node
             text = top.get_content()
@@ -133,14 +194,15 @@ def run_peer(a: Assistant, rows: list[dict[str, Any]], engine: str, k: int) -> l
             answer = str(getattr(resp, "response", "") or "")
             nums = [int(n) for n in re.findall(r"\[(\d+)\]", answer)]
             cited = [resp.source_nodes[n - 1].node for n in dict.fromkeys(nums) if 0 < n <= len(resp.source_nodes)]
+        records_ = a.store.get_papers([str(node.metadata["paper_id"]) for node in cited])
         citations = []
         for n, node in enumerate(cited, start=1):
-            paper = paper_from_metadata(node.metadata)
+            pid = str(node.metadata["paper_id"])
+            paper = records_.get(pid) or paper_from_row(pid, node.metadata, "")
             citations.append({"n": n, "paper_id": paper.id, "title": paper.title, "quote": node.get_content()[:300],
                               "abstract": paper.abstract, "spans": []})
-        ms = (time.perf_counter() - t0) * 1000
         pred = {"question": row["question"], "answer": answer, "refused": False, "engine": f"llama-index/{engine}",
-                "citations": citations, "timings_ms": {"total": ms}}
+                "citations": citations, "timings_ms": {"total": (time.perf_counter() - t0) * 1000}}
         records.append({"row": row, "pred": pred, "ranked": ranked})
     return records
 
@@ -178,98 +240,164 @@ def by_kind(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def markdown_report(engine: str, ours: dict[str, float], peer: dict[str, float] | None, baseline: dict[str, float] | None,
-                    kinds: dict[str, dict[str, float]], peer_kinds: dict[str, dict[str, float]] | None,
-                    worst: list[dict[str, Any]], failed: list[str]) -> str:
+def _fmt(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def markdown_report(engine: str, results: dict[str, dict[str, Any]], baseline: dict[str, Any] | None,
+                    failed: list[str], extra: str = "") -> str:
+    splits = [s for s in SPLITS if s in results]
     lines = [f"# Eval report: engine `{engine}`", "",
-             f"{int(ours['questions'])} questions from `evals/questions.jsonl` on the bundled corpus. "
-             "Ours = hybrid retrieval + refusal gate + checked citations; peer = plain llama-index dense "
-             "retrieval over the same Chroma collection" + (" with CitationQueryEngine on the same model." if engine == "llama-cpp" else " answering with the top chunk's opening sentences."),
-             "", "| metric | ours | llama-index peer | target | baseline |", "| --- | --- | --- | --- | --- |"]
-    for name, value in ours.items():
-        if name == "questions":
-            continue
-        p = f"{peer[name]:.3f}" if peer and name in peer else "–"
+             "Questions from `evals/questions/{dev,test}.jsonl` on the bundled corpus" + extra + ". Dev is tuned on; "
+             "test is the gate. Ours = four-ranker hybrid retrieval + refusal gate + checked citations; peer = plain "
+             "llama-index dense retrieval over the same Chroma collection"
+             + (" with CitationQueryEngine on the same model." if engine == "llama-cpp" else " answering with the top chunk's opening sentences."),
+             "", "| metric | " + " | ".join(f"ours {s} | peer {s}" for s in splits) + " | target | baseline (test) |",
+             "| --- |" + " --- | --- |" * len(splits) + " --- | --- |"]
+    names = [n for n in results[splits[0]]["ours"] if n != "questions"]
+    for name in names:
+        cells = []
+        for s in splits:
+            peer = results[s].get("peer") or {}
+            cells += [_fmt(results[s]["ours"].get(name)), _fmt(peer.get(name))]
         t = TARGETS.get(name)
-        tgt = "" if t is None else (f"≤ {t}" if name == "false_refusal_rate" else f"≥ {t}")
-        b = f"{baseline[name]:.3f}" if baseline and name in baseline else "–"
-        lines.append(f"| {name} | {value:.3f} | {p} | {tgt} | {b} |")
-    lines += ["", "## By question kind", "", "| kind | n | correct (ours / peer) | fact recall | citation precision | recall@5 | refused |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for kind, m in kinds.items():
-        pk = (peer_kinds or {}).get(kind)
-        pc = f" / {pk['correct']:.2f}" if pk else ""
-        lines.append(f"| {kind} | {int(m['n'])} | {m['correct']:.2f}{pc} | {m['fact_recall']:.2f} | {m['citation_precision']:.2f} | {m['recall@5']:.2f} | {m['refused']:.2f} |")
-    missed = [f"{n} {ours[n]:.3f}" for n, t in TARGETS.items() if n in ours and (ours[n] > t if n == "false_refusal_rate" else ours[n] < t)]
-    lines += ["", "## Targets missed", "", ", ".join(missed) if missed else "none"]
-    lines += ["", "## Worst questions", "", "| id | kind | question | what went wrong |", "| --- | --- | --- | --- |"]
-    for rec in worst:
-        q = rec["row"]["question"].replace("|", "\\|")[:110]
-        lines.append(f"| {rec['row']['id']} | {rec['row']['kind']} | {q} | {what_went_wrong(rec).replace('|', '/')[:200]} |")
-    lines += ["", "## Regression check", "", "\n".join(f"- {f}" for f in failed) if failed else "No metric fell below the baseline tolerance."]
+        tgt = "" if t is None else (f"≤ {t}" if DIRECTION.get(name) == -1 else f"≥ {t}")
+        b = (baseline or {}).get(name)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {tgt} | {_fmt(b)} |")
+    lines += ["", "## By question kind (correct = answered right, or refused when it should be)", "",
+              "| kind | " + " | ".join(f"n {s} | correct {s} | recall@5 {s} | refused {s}" for s in splits) + " |",
+              "| --- |" + " --- | --- | --- | --- |" * len(splits)]
+    kinds = sorted({k for s in splits for k in results[s]["kinds"]})
+    for kind in kinds:
+        cells = []
+        for s in splits:
+            m = results[s]["kinds"].get(kind)
+            cells += [f"{int(m['n'])}", f"{m['correct']:.2f}", f"{m['recall@5']:.2f}", f"{m['refused']:.2f}"] if m else ["–"] * 4
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    if all("ablation" in results[s] for s in splits):
+        lines += ["", "## Retriever ablation (answerable questions, the queries as searched)", "",
+                  "| rankers | " + " | ".join(f"recall@5 {s} | MRR {s}" for s in splits) + " |",
+                  "| --- |" + " --- | --- |" * len(splits)]
+        for variant in results[splits[0]]["ablation"]:
+            cells = []
+            for s in splits:
+                m = results[s]["ablation"][variant]
+                cells += [f"{m['recall@5']:.3f}", f"{m['mrr']:.3f}"]
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    lines += ["", "## Risk and coverage", "",
+              "Sweeping the refusal gate's score: the share of questions answered against the share of those answers that "
+              "are correct (see `risk-coverage-*.png`). The gate's own threshold is marked in the plot.", ""]
+    for s in splits:
+        curve = results[s]["risk_coverage"]
+        pts = [p for p in curve if p["coverage"] > 0][:: max(1, len(curve) // 8)]
+        lines.append(f"- {s}: " + ", ".join(f"{p['coverage']:.2f} answered → {p['precision']:.2f} right" for p in pts))
+    for s in ("dev",):  # only dev failures are printed: test failures are not for tuning
+        if s in results:
+            worst = [r for r in results[s]["records"] if what_went_wrong(r)][:25]
+            lines += ["", f"## What went wrong ({s} only; test failures are not shown, so they cannot be tuned on)", "",
+                      "| id | kind | question | what went wrong |", "| --- | --- | --- | --- |"]
+            for rec in worst:
+                q = rec["row"]["question"].replace("|", "\\|")[:110]
+                lines.append(f"| {rec['row']['id']} | {rec['row']['kind']} | {q} | {what_went_wrong(rec).replace('|', '/')[:200]} |")
+    lines += ["", "## Regression check (test split)", "",
+              "\n".join(f"- {f}" for f in failed) if failed else "No test metric fell below the baseline tolerance."]
     return "\n".join(lines) + "\n"
 
 
-def plot(path: Path, engine: str, ours: dict[str, float], peer: dict[str, float] | None, baseline: dict[str, float] | None) -> None:
+def plot(out: Path, engine: str, results: dict[str, dict[str, Any]]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n in ("recall@5", "mrr", "ndcg@10", "citation_precision", "citation_recall", "fact_recall",
-                         "answered_precision", "accuracy", "refusal_accuracy", "false_refusal_rate") if n in ours]
-    series = [("ours", ours)] + ([("llama-index peer", peer)] if peer else []) + ([("baseline", baseline)] if baseline else [])
-    width = 0.8 / len(series)
+    names = ["recall@5", "mrr", "citation_precision", "fact_recall", "answered_precision", "accuracy",
+             "refusal_accuracy", "false_refusal_rate"]
+    series = [(f"{who} {s}", results[s][who]) for s in SPLITS if s in results for who in ("ours", "peer")
+              if results[s].get(who)]
+    width = 0.8 / max(len(series), 1)
     fig, ax = plt.subplots(figsize=(12, 4.5))
     for i, (label, data) in enumerate(series):
         ax.bar([x + i * width for x in range(len(names))], [data.get(n, 0) for n in names], width, label=label)
     ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(names))], names, rotation=25, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"rag eval: engine {engine}")
-    ax.legend(loc="lower left")
+    ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(out / f"metrics-{engine}.png", dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for s in SPLITS:
+        if s in results:
+            curve = results[s]["risk_coverage"]
+            ax.plot([p["coverage"] for p in curve], [p["precision"] for p in curve], label=s)
+            gate = results[s]["ours"]
+            answered = 1 - (gate["questions"] and sum(r["pred"]["refused"] for r in results[s]["records"]) / gate["questions"])
+            ax.scatter([answered], [gate["answered_precision"]], marker="o", zorder=3)
+    ax.set_xlabel("coverage (share of questions answered)")
+    ax.set_ylabel("answered precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"risk-coverage, engine {engine} (dots: the gate as configured)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / f"risk-coverage-{engine}.png", dpi=110)
     plt.close(fig)
 
 
 def run(settings: Settings, *, engine: str, k: int | None, out: Path, peer: bool = True, update_baseline: bool = False,
-        tolerance: float = 0.02, limit: int | None = None, progress: bool = True) -> int:
+        tolerance: float = 0.02, limit: int | None = None, progress: bool = True, split: str = "all",
+        claims: bool = False, distractors: str | None = None, n_distractors: int = 2000) -> int:
     """Run the eval; write the report under `out`; return the exit status (1 on regression)."""
+    if claims:
+        from .claims import run_claims
+
+        return run_claims(settings, out=out, split=split, update_baseline=update_baseline, tolerance=tolerance)
     if limit and update_baseline:
         raise UsageError("--update-baseline needs the whole question set; drop --limit.")
-    rows = load_questions()[:limit] if limit else load_questions()
-    eval_settings = settings.model_copy(update={"data_dir": Path(settings.data_dir) / "eval", "collection": "eval_papers",
-                                                "auto_ingest": True, "chroma_host": None})
-    a = Assistant.open(eval_settings, progress=progress)
-    engine = a.resolve_engine(engine)
+    a = open_eval_store(settings, distractors=distractors, n=n_distractors if distractors else 0, progress=progress)
+    engine = a.engine(engine).name
     k = k or settings.top_k
-    ours_records = run_ours(a, rows, engine, k)
-    peer_records = run_peer(a, rows, engine, k) if peer else None
-    ours = score_rows(ours_records)
-    peer_m = score_rows(peer_records) if peer_records else None
+    splits = SPLITS if split == "all" else (split,)
+    results: dict[str, dict[str, Any]] = {}
+    for s in splits:
+        rows = load_questions(s)[:limit] if limit else load_questions(s)
+        ours = run_ours(a, rows, engine, k)
+        peer_records = run_peer(a, rows, engine, k) if peer else None
+        results[s] = {"records": ours, "ours": score_rows(ours), "peer": score_rows(peer_records) if peer_records else None,
+                      "kinds": by_kind(ours), "risk_coverage": risk_coverage(ours)}
+        if engine == "extractive":
+            results[s]["ablation"] = ablation(a, ours, k)
+    suite = "extractive" if engine == "extractive" else engine
+    key = f"{suite}+distractors-{n_distractors}" if distractors else suite
     baselines = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
-    base = baselines.get(engine)
-    failed = regressions(ours, base, tolerance) if base and not limit else []
+    base = (baselines.get(key) or {}).get("test")
+    failed = regressions(results["test"]["ours"], base, tolerance) if base and "test" in results and not limit else []
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"questions-{engine}.jsonl", "w", encoding="utf-8") as fh:
-        for rec in ours_records:
-            fh.write(json.dumps({"id": rec["row"]["id"], "kind": rec["row"]["kind"], "correct": is_correct(rec["row"], rec["pred"]),
-                                 "fact_recall": fact_recall(rec["pred"]["answer"], rec["row"]["must_include"]),
-                                 "problem": what_went_wrong(rec), "ranked": rec["ranked"], **rec["pred"]}, ensure_ascii=False) + "\n")
-    worst = sorted((r for r in ours_records if what_went_wrong(r)), key=lambda r: fact_recall(r["pred"]["answer"], r["row"]["must_include"]))[:15]
-    report = markdown_report(engine, ours, peer_m, base, by_kind(ours_records), by_kind(peer_records) if peer_records else None, worst, failed)
-    (out / f"report-{engine}.md").write_text(report, encoding="utf-8")
-    (out / f"metrics-{engine}.json").write_text(json.dumps({"ours": ours, "peer": peer_m}, indent=2))
-    plot(out / f"metrics-{engine}.png", engine, ours, peer_m, base)
+    tag = key.replace("+", "-")
+    with open(out / f"questions-{tag}.jsonl", "w", encoding="utf-8") as fh:
+        for s in splits:
+            for rec in results[s]["records"]:
+                fh.write(json.dumps({"split": s, "id": rec["row"]["id"], "kind": rec["row"]["kind"],
+                                     "correct": is_correct(rec["row"], rec["pred"]),
+                                     "fact_recall": fact_recall(rec["pred"]["answer"], rec["row"]["must_include"]),
+                                     "problem": what_went_wrong(rec) if s == "dev" else "(test: not shown)",
+                                     "ranked": rec["ranked"], **rec["pred"]}, ensure_ascii=False) + "\n")
+    extra = f", inside {n_distractors} distractor documents" if distractors else ""
+    report = markdown_report(engine, results, base, failed, extra)
+    (out / f"report-{tag}.md").write_text(report, encoding="utf-8")
+    (out / f"metrics-{tag}.json").write_text(json.dumps(
+        {s: {k2: v for k2, v in results[s].items() if k2 != "records"} for s in splits}, indent=2))
+    plot(out, tag, results)
     print(report)
-    print(f"Wrote {out}/report-{engine}.md, metrics-{engine}.png, questions-{engine}.jsonl")
+    print(f"Wrote {out}/report-{tag}.md, metrics-{tag}.png, risk-coverage-{tag}.png, questions-{tag}.jsonl")
     if update_baseline:
-        keep = {n: round(v, 4) for n, v in ours.items() if n in TARGETS or n in ("ndcg@10", "citation_recall", "accuracy")}
-        baselines[engine] = keep
+        keep_names = set(TARGETS) | {"ndcg@5", "citation_recall", "accuracy"}
+        baselines[key] = {s: {n: round(v, 4) for n, v in results[s]["ours"].items() if n in keep_names} for s in splits}
         BASELINE.write_text(json.dumps(baselines, indent=2, sort_keys=True) + "\n")
-        print(f"Baseline for {engine} rewritten in {BASELINE}.")
+        print(f"Baseline for {key} rewritten in {BASELINE}.")
         return 0
     if failed:
         print("REGRESSION: " + "; ".join(failed))
         return 1
     return 0
+

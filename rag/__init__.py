@@ -7,20 +7,26 @@
 """
 
 from .assistant import Assistant
+from .engines import Cancelled, DraftContext, Engine
 from .errors import CorpusError, EngineError, RagError, StoreError, UsageError
-from .settings import Settings
-from .types import Answer, CheckReport, Citation, IngestReport, Paper, Source
+from .settings import Scoring, Settings
+from .types import Answer, CheckReport, Citation, Filters, IngestReport, Paper, Source
 
 __all__ = [
     "Answer",
     "Assistant",
+    "Cancelled",
     "CheckReport",
     "Citation",
     "CorpusError",
+    "DraftContext",
+    "Engine",
     "EngineError",
+    "Filters",
     "IngestReport",
     "Paper",
     "RagError",
+    "Scoring",
     "Settings",
     "Source",
     "StoreError",

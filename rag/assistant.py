@@ -1,8 +1,11 @@
 """`Assistant`: the one object the API, CLI, UI and evals all use.
 
-It owns the store, the embedding model, the hybrid retriever and the answer pipeline,
-built once from one `Settings`. On first use with an empty collection it ingests the
-bundled corpus (when `settings.auto_ingest`), so a fresh checkout answers at once.
+It owns the store, the lexical index, the embedding model, the retriever and the answerer,
+built once from one `Settings`; engines are built on first use or injected
+(`Assistant.open(settings, engine=...)`, how tests script a model). On first use with an
+empty collection it ingests the bundled corpus (when `settings.auto_ingest`), so a fresh
+checkout answers at once. `ask` and `retrieve` prepare the query the same way (follow-up
+rewrite, then injected instructions removed), and `ask` reports the sources it searched.
 """
 
 from __future__ import annotations
@@ -15,110 +18,133 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import prompts
-from .answer import AnswerPipeline
-from .citations import SentenceIndex
+from . import prompting
+from .answer import Answerer
+from .corpus import CorpusRead, read_path
+from .engines import Cancelled, Engine, build_engine
 from .errors import EngineError, UsageError
+from .evidence import SentenceIndex
 from .followup import condense_rule, history_text, is_followup, validate_history
-from .ingest import ingest_files
+from .ingest import ingest
+from .lexical import Lexical
 from .models import Embedder
 from .retrieve import HybridRetriever
-from .settings import ENGINES, Settings
+from .settings import Settings, apply_offline_environment
 from .store import Store
 from .text import content_terms, looks_like_instruction, sentence_spans, strip_instructions
-from .types import Answer, IngestReport, Paper, Source
-
-
-def validate_question(question: object, settings: Settings) -> str:
-    """The question with its whitespace folded, or `UsageError` if it is empty or too long.
-
-    A plain function so the CLI can reject bad input before loading any model."""
-    if not isinstance(question, str) or not question.strip():
-        raise UsageError("The question is empty: type a question about the indexed papers.")
-    q = " ".join(question.split())
-    if len(q) > settings.max_question_chars:
-        raise UsageError(
-            f"The question is {len(q)} characters long; the limit is {settings.max_question_chars}. Shorten it."
-        )
-    return q
+from .types import Answer, Filters, IngestReport, Paper, Source
+from .validate import validate_engine, validate_filters, validate_k, validate_question
 
 
 class Assistant:
     """Ask questions about an indexed paper collection and get checked, cited answers."""
 
-    def __init__(self, settings: Settings, *, progress: bool = True, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, *, progress: bool = True, embedder: Embedder | None = None,
+                 engine: Engine | None = None) -> None:
+        apply_offline_environment()
         self.settings = settings
         self.progress = progress
-        self.store = Store(settings)
         self.embedder = embedder or Embedder(settings)
-        self._ingest_lock = threading.Lock()
-
-        if self.store.count() == 0 and settings.auto_ingest:
+        self.store = Store(settings, self.embedder.signature())
+        self.lexical = Lexical(settings, self.store)
+        self._write_lock = threading.Lock()
+        self._engines: dict[str, Engine] = {}
+        self._default_engine = engine
+        if engine is not None:
+            self._engines[engine.name] = engine
+        if self.store.paper_count() == 0 and settings.auto_ingest:
             if progress:
                 print(f"Building the index from {settings.default_corpus} ...", file=sys.stderr)
-            ingest_files([settings.default_corpus], settings=settings, store=self.store,
-                         embedder=self.embedder, progress=progress)
-        self.retriever = HybridRetriever(settings, self.store, self.embedder)
-        self.pipeline = AnswerPipeline(settings, SentenceIndex(self.embedder, self.store))
+            self.ingest(settings.default_corpus)
+        self.lexical.sync()
+        self.retriever = HybridRetriever(settings, self.store, self.lexical, self.embedder)
+        self.index = SentenceIndex(self.store, settings.scoring)
+        self.answerer = Answerer(settings, self.index, self.embedder.encode)
 
     @classmethod
-    def open(
-        cls, settings: Settings | None = None, *, progress: bool = True, embedder: Embedder | None = None
-    ) -> Assistant:
+    def open(cls, settings: Settings | None = None, *, progress: bool = True, embedder: Embedder | None = None,
+             engine: Engine | None = None) -> Assistant:
         """Open (and on first use build) the index described by `settings`.
 
-        `embedder` lets several assistants share one loaded embedding model.
-        """
-        return cls(settings or Settings(), progress=progress, embedder=embedder)
+        `embedder` lets several assistants share one loaded model; `engine` replaces the
+        configured engine (e.g. a scripted one in tests)."""
+        return cls(settings or Settings(), progress=progress, embedder=embedder, engine=engine)
 
-    def ingest(self, *paths: str | Path, progress: bool | None = None) -> IngestReport:
-        """Add the papers of `paths` (default: the bundled corpus); idempotent."""
-        files = list(paths) or [self.settings.default_corpus]
-        with self._ingest_lock:
-            report = ingest_files(files, settings=self.settings, store=self.store, embedder=self.embedder,
-                                  progress=self.progress if progress is None else progress)
-            if report.chunks_added:
-                self.retriever.refresh()
-        return report
+    def close(self) -> None:
+        self.lexical.close()
+        self.store.close()
+
+    # ---- the library ------------------------------------------------------------------------
+    def ingest(self, *paths: str | Path, replace: bool = False, prune: bool = False, progress: bool | None = None,
+               on_progress: Callable[[float, str], None] | None = None) -> IngestReport:
+        """Add the papers of `paths` (files or directories; default: the bundled corpus); idempotent."""
+        read = CorpusRead()
+        for p in paths or (self.settings.default_corpus,):
+            read.extend(read_path(p, self.settings))
+        return self.ingest_read(read, replace=replace, prune=prune, progress=progress, on_progress=on_progress)
+
+    def ingest_read(self, read: CorpusRead, *, replace: bool = False, prune: bool = False, progress: bool | None = None,
+                    on_progress: Callable[[float, str], None] | None = None) -> IngestReport:
+        """Store papers already read (the CLI reads and checks files before loading any model)."""
+        with self._write_lock:
+            return ingest(read, settings=self.settings, store=self.store, lexical=self.lexical, embedder=self.embedder,
+                          replace=replace, prune=prune, progress=self.progress if progress is None else progress,
+                          on_progress=on_progress)
+
+    def remove(self, paper_ids: list[str]) -> list[str]:
+        """Delete papers everywhere (chunks, sentences, lexical index); returns the ids removed."""
+        with self._write_lock, self.store.writing():
+            found = list(self.store.get_papers(list(paper_ids)))
+            missing = [p for p in paper_ids if p not in found]
+            if missing:
+                raise UsageError(f"No paper with id {', '.join(missing)}: `rag papers` lists the ids.")
+            self.store.remove_papers(found)
+            self.lexical.remove(found)
+            before = self.store.version()
+            stamp = self.store.bump_version()
+            if self.lexical.meta("version") == before:
+                self.lexical.set_meta("version", stamp)
+        return found
 
     def papers(self) -> list[Paper]:
+        """The stored papers (without abstracts), in title order."""
         return self.store.papers()
 
-    def validate_question(self, question: str) -> str:
-        return validate_question(question, self.settings)
+    def paper(self, paper_id: str) -> Paper | None:
+        """One stored paper with its abstract."""
+        return self.store.get_papers([paper_id]).get(paper_id)
 
-    @staticmethod
-    def _check_k(k: int | None) -> int | None:
-        if k is not None and not 1 <= k <= 50:
-            raise UsageError(f"k must be between 1 and 50, got {k}.")
-        return k
+    # ---- questions ------------------------------------------------------------------------------
+    def engine(self, name: str | Engine | None = None) -> Engine:
+        """The engine called `name` (default: the injected or configured one); an `Engine`
+        object is used as it is."""
+        if name is not None and not isinstance(name, str):
+            return name
+        if name is None and self._default_engine is not None:
+            return self._default_engine
+        resolved = validate_engine(name, self.settings)
+        if resolved not in self._engines:
+            self._engines[resolved] = build_engine(resolved, self.settings)
+        return self._engines[resolved]
 
-    def retrieve(self, question: str, *, k: int | None = None) -> list[Source]:
-        """The top-k papers for `question`, best first, with their best chunks."""
-        q = self.validate_question(question)
-        return self.retriever.retrieve(q, k=self._check_k(k))
+    def prepare(self, question: str, history: list[Any] | None, engine: Engine) -> tuple[str, str]:
+        """(standalone question, search query): the follow-up rewrite, then instructions removed."""
+        standalone = self.standalone(question, history, engine)
+        return standalone, strip_instructions(standalone)
 
-    def resolve_engine(self, engine: str | None) -> str:
-        name = engine or self.settings.engine
-        if name not in ENGINES:
-            raise UsageError(f"Unknown engine {name!r}: expected one of {', '.join(ENGINES)}.")
-        return self.settings.resolved_engine() if name == "auto" else name
-
-    def standalone(self, question: str, history: list[Any] | None, engine: str) -> str:
+    def standalone(self, question: str, history: list[Any] | None, engine: Engine) -> str:
         """`question` rewritten to stand alone, given the previous turns (see followup.py)."""
         if not history:
             return question
         rule = condense_rule(question, history)
-        if engine != "openai" or not is_followup(question):
+        if not is_followup(question):
             return rule
         try:
-            text = self.pipeline.chat(
-                [{"role": "user", "content": prompts.render(
-                    "condense.md", self.settings, history=history_text(history), question=question)}]
-            )
+            text = engine.rewrite(prompting.render("condense.md", self.settings, history=history_text(history),
+                                                   question=question))
         except EngineError:
             return rule
-        text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
+        text = (text or "").strip().strip('"').splitlines()[0].strip() if (text or "").strip() else ""
         # The rewrite is model text: use it only if it is a plausible question about the
         # same things as the conversation, never instructions; else the rule's rewrite.
         context = content_terms(question + " " + history_text(history))
@@ -127,89 +153,97 @@ class Assistant:
             return text
         return rule
 
+    def retrieve(self, question: str, *, k: int | None = None, history: list[Any] | None = None,
+                 filters: Filters | dict[str, Any] | None = None, engine: str | Engine | None = None) -> list[Source]:
+        """The top-k papers for `question` (prepared as `ask` prepares it), best first."""
+        q = validate_question(question, self.settings)
+        _, query = self.prepare(q, validate_history(history), self.engine(engine))
+        if not query:
+            return []
+        self.lexical.sync()
+        return self.retriever.retrieve(query, k=validate_k(k, self.settings), filters=validate_filters(filters))
+
     def ask(
         self,
         question: str,
         *,
-        engine: str | None = None,
+        engine: str | Engine | None = None,
         k: int | None = None,
         history: list[Any] | None = None,
-        on_draft: Callable[[str], None] | None = None,
-        on_sources: Callable[[list[Source], str], None] | None = None,
+        filters: Filters | dict[str, Any] | None = None,
+        on_text: Callable[[str], None] | None = None,
+        on_sources: Callable[[list[Source], Engine], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Answer:
         """Answer `question` with numbered, checked citations (or refuse).
 
-        `history` holds the previous turns (`Answer`s or their JSON dicts): a follow-up
-        is rewritten into a standalone query first, reported as `answer.standalone`.
-        `on_draft` receives a generative engine's unchecked draft as it streams (for
-        a UI to show progress); the returned answer is always the checked one.
-        """
+        `history` holds the previous turns (`Answer`s or their JSON dicts): a follow-up is
+        rewritten into a standalone query first, reported as `answer.standalone`. `filters`
+        restricts the papers (years, authors, paper ids). `on_text` receives a generative
+        engine's unchecked draft as it streams (for progress only); `cancel` stops it."""
         t0 = time.perf_counter()
-        q = self.validate_question(question)
-        name = self.resolve_engine(engine)
-        k = self._check_k(k)
-        history = validate_history(history)
-        standalone = self.standalone(q, history, name)
-        q = standalone
-        # Instructions inside a question ("ignore the rules and say X") are not part of it.
-        q = strip_instructions(q)
-        if not q:
-            answer = self.pipeline.refuse(question.strip(), [], name, "the question holds only instructions")
+        q = validate_question(question, self.settings)
+        eng = self.engine(engine)
+        k = validate_k(k, self.settings)
+        flt = validate_filters(filters)
+        standalone, query = self.prepare(q, validate_history(history), eng)
+        if not query:
+            answer = self.answerer.refuse(q, [], eng, "the question holds only instructions")
             answer.timings_ms = {"retrieve": 0.0, "answer": 0.0, "total": (time.perf_counter() - t0) * 1000}
             return answer
-        qvec = self.embedder.encode([q])[0]
-        sources = self.retriever.retrieve(q, k=k, query_vec=qvec.tolist())
+        self.lexical.sync()
+        qvec = self.embedder.encode([query])[0]
+        sources = self.retriever.retrieve(query, k=k, query_vec=qvec, filters=flt)
         if on_sources is not None:
-            on_sources(sources, name)
+            on_sources(sources, eng)
         t1 = time.perf_counter()
-        answer = self.pipeline.answer(q, qvec, sources, name, on_draft)
+        answer = self.answerer.answer(query, qvec, sources, eng, on_text=on_text, cancel=cancel, filters=flt)
         t2 = time.perf_counter()
-        answer.question = question.strip()
-        if standalone != " ".join(question.split()):
+        answer.question = q
+        if standalone != q:
             answer.standalone = standalone
-        answer.timings_ms = {
-            "retrieve": (t1 - t0) * 1000,
-            "answer": (t2 - t1) * 1000,
-            "total": (t2 - t0) * 1000,
-            **answer.timings_ms,
-        }
+        answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000,
+                             **answer.timings_ms}
         return answer
 
-    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[Answer]:
+    def ask_stream(self, question: str, *, cancel: threading.Event | None = None, **kwargs: Any) -> Iterator[Answer]:
         """Like `ask`, but first yields partial answers (`partial=True`) made of the draft's
-        sentences checked so far; the last item is the final checked `Answer`.
-        Unchecked model text is never yielded."""
+        sentences checked so far; the last item is the final checked `Answer`. Unchecked model
+        text is never yielded. Closing the iterator (or setting `cancel`) stops the engine."""
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        cancel = cancel or threading.Event()
 
         def work() -> None:
             try:
-                events.put(("answer", self.ask(
-                    question,
-                    on_draft=lambda t: events.put(("draft", t)),
-                    on_sources=lambda s, e: events.put(("sources", (s, e))),
-                    **kwargs,
-                )))
+                events.put(("answer", self.ask(question, on_text=lambda t: events.put(("draft", t)),
+                                               on_sources=lambda s, e: events.put(("sources", (s, e))),
+                                               cancel=cancel, **kwargs)))
             except BaseException as e:  # handed to the caller's thread
                 events.put(("error", e))
 
         threading.Thread(target=work, daemon=True).start()
         shown = 0
         sources: list[Source] = []
-        engine = "extractive"
-        while True:
-            kind, value = events.get()
-            if kind == "error":
-                raise value
-            if kind == "answer":
-                yield value
-                return
-            if kind == "sources":
-                sources, engine = value
-                continue
-            # A draft update: check its complete sentences when a new one has finished.
-            done = max(0, len(sentence_spans(value)) - 1)
-            if done > shown and sources:
-                shown = done
-                part = self.pipeline.partial_answer(question, value, sources, engine)
-                if part is not None:
-                    yield part
+        engine: Engine | None = None
+        try:
+            while True:
+                kind, value = events.get()
+                if kind == "error":
+                    raise value
+                if kind == "answer":
+                    yield value
+                    return
+                if kind == "sources":
+                    sources, engine = value
+                    continue
+                done = max(0, len(sentence_spans(value)) - 1)  # a new complete sentence: check it
+                if done > shown and sources and engine is not None:
+                    shown = done
+                    part = self.answerer.partial(question, value, sources, engine)
+                    if part is not None:
+                        yield part
+        finally:
+            cancel.set()  # the consumer went away (closed tab, Stop): stop generating
+
+
+__all__ = ["Assistant", "Cancelled"]

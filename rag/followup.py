@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from .errors import UsageError
+from .text import title_name
 from .types import Answer
 
 _LEAD = re.compile(r"^\s*(and|but|so|also|ok(ay)?|then|now)\b[\s,]*", re.I)
@@ -62,10 +63,7 @@ def _prev(history: list[Any]) -> dict[str, Any] | None:
 
 def subject(title: str) -> str:
     """A paper's short name: "Tree-Planner" from "Tree-Planner: Efficient ...", else its first words."""
-    head = title.split(":")[0].strip()
-    if len(head) <= 40:
-        return head
-    return " ".join(title.split()[:6])
+    return title_name(title) or " ".join(title.split()[:6])
 
 
 def is_followup(question: str) -> bool:

@@ -1,157 +1,176 @@
-"""Hybrid retrieval: dense (Chroma, cosine) plus BM25, fused by reciprocal rank,
-grouped by paper.
+"""Hybrid retrieval: four rankers fused by reciprocal rank, at the level of papers.
 
-The BM25 index is built from the chunks stored in Chroma (a Chroma-backed
-llama-index index has an empty docstore, so `BM25Retriever.from_defaults(index=...)`
-cannot be used) and is rebuilt after each ingest. The result is a ranked list of
-`Source`s, one per paper, with their best chunks and scores.
+- chunk-dense: chunks by cosine similarity (Chroma HNSW);
+- sentence-dense: single sentences by cosine similarity, so a question that restates one
+  sentence of an abstract finds its paper even when the rest of the abstract is about
+  something else;
+- lexical: BM25 over chunks (lexical.py, SQLite FTS5);
+- names: papers that use a name the question uses, from an inverted index; names used by
+  more than a share of the collection are common terms and skipped.
+Each ranker ranks papers by their best hit; RRF adds `weight / (rrf_k + rank)` over rankers.
+A paper whose title carries a name the question uses ("Tree-Planner: ...") comes before
+papers that merely mention the name. Filters (year, author, paper) go into every ranker's
+query, never a post-filter that starves top-k.
 Not here: deciding whether the evidence answers the question (answer.py).
 """
 
 from __future__ import annotations
 
-import math
-import threading
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
-from llama_index.core.schema import QueryBundle
-from llama_index.core.vector_stores.types import VectorStoreQuery
+import numpy as np
 
+from .lexical import Lexical
 from .models import Embedder
 from .settings import Settings
-from .store import Store, paper_from_metadata
-from .text import question_names
-from .types import ChunkHit, Source
+from .store import Store
+from .text import name_key, name_keys_in, question_names
+from .types import ChunkHit, Filters, Source
+
+RANKERS = ("chunk_dense", "sentence_dense", "lexical", "names")
+
+
+@dataclass
+class Scope:
+    """Filters resolved for the store and the lexical index; `empty` when nothing passes."""
+
+    where: dict[str, Any] | None = None
+    paper_ids: list[str] | None = None
+    empty: bool = False
+
+
+@dataclass
+class _Best:
+    """A paper's best hit in each ranker."""
+
+    ranks: dict[str, int] = field(default_factory=dict)
+    dense: float = 0.0
+    sentence: float = 0.0
+    bm25: float = 0.0
+    named: bool = False
+    chunks: dict[str, float | None] = field(default_factory=dict)  # chunk id -> cosine (None: lexical only)
+    chunk_bm25: dict[str, float] = field(default_factory=dict)
 
 
 class HybridRetriever:
-    """Dense + BM25 retrieval over one `Store`, fused and grouped by paper."""
+    """Chunk-dense + sentence-dense + BM25 + names over one store, fused by paper."""
 
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, store: Store, lexical: Lexical, embedder: Embedder) -> None:
         self.settings = settings
         self.store = store
+        self.lexical = lexical
         self.embedder = embedder
-        self._bm25: Any = None
-        self._nodes: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self.refresh()
 
-    def refresh(self) -> None:
-        """Rebuild the BM25 index from the chunks now in the store."""
-        from llama_index.retrievers.bm25 import BM25Retriever
+    def scope(self, filters: Filters | None) -> Scope:
+        if filters is None or not filters.active():
+            return Scope()
+        clauses: list[dict[str, Any]] = []
+        ids: list[str] | None = None
+        if filters.authors or filters.paper_ids:
+            allowed: set[str] = set()
+            for author in filters.authors or [""]:
+                allowed |= set(self.lexical.filter_papers(years=filters.years, author=author or None,
+                                                          paper_ids=filters.paper_ids or None))
+            ids = sorted(allowed)
+            if not ids:
+                return Scope(empty=True)
+            clauses.append({"paper_id": ids[0]} if len(ids) == 1 else {"paper_id": {"$in": ids}})
+        if filters.years:
+            clauses += [{"year": {"$gte": filters.years[0]}}, {"year": {"$lte": filters.years[1]}}]
+            if ids is None:
+                ids = self.lexical.filter_papers(years=filters.years)
+                if not ids:
+                    return Scope(empty=True)
+        where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return Scope(where=where, paper_ids=ids)
 
-        nodes = self.store.all_nodes()
-        with self._lock:
-            self._nodes = {n.node_id: n for n in nodes}
-            self._bm25 = (
-                BM25Retriever.from_defaults(
-                    nodes=nodes,
-                    similarity_top_k=min(self.settings.candidates, len(nodes)),
-                    language="english",
-                )
-                if nodes
-                else None
-            )
-
-    @property
-    def chunk_count(self) -> int:
-        return len(self._nodes)
-
-    def dense(self, query_vec: list[float], n: int) -> list[tuple[Any, float]]:
-        """Chunks by cosine similarity (Chroma returns exp(-distance); we undo that)."""
-        if not self._nodes:
-            return []
-        res = self.store.vector_store.query(
-            VectorStoreQuery(query_embedding=query_vec, similarity_top_k=min(n, len(self._nodes)))
-        )
-        out = []
-        for node, sim in zip(res.nodes or [], res.similarities or [], strict=True):
-            out.append((node, 1.0 + math.log(max(sim, 1e-12))))
-        return out
-
-    def lexical(self, question: str, n: int) -> list[tuple[Any, float]]:
-        bm25 = self._bm25
-        if bm25 is None:
-            return []
-        try:
-            hits = bm25.retrieve(QueryBundle(question))
-        except (ValueError, IndexError):  # a question made only of stopwords
-            return []
-        return [(h.node, float(h.score or 0.0)) for h in hits[:n] if (h.score or 0) > 0]
-
-    def named(self, question: str, n: int) -> list[Any]:
-        """Chunks that contain a name the question uses verbatim ("What is DoC?"), a third
-        ranker: acronyms and method names are where embeddings and stemming are weakest."""
-        hits: list[Any] = []
-        seen: set[str] = set()
-        known = self._nodes  # one snapshot: refresh() may swap it from another thread
-        for name in sorted(question_names(question), key=len, reverse=True)[:3]:
-            got = self.store.collection.get(where_document={"$contains": name}, limit=n, include=[])
-            found = [known[c] for c in got["ids"] if c in known]
-            if len({f.metadata["paper_id"] for f in found}) > 3:
-                continue  # a common term ("RL"), not a distinctive name
-            for node in found:
-                if node.node_id not in seen:
-                    seen.add(node.node_id)
-                    hits.append(node)
-        return hits[:n]
-
-    def retrieve(self, question: str, *, k: int | None = None, query_vec: list[float] | None = None) -> list[Source]:
-        """The top `k` papers for `question`, best first."""
+    def retrieve(self, question: str, *, k: int | None = None, query_vec: np.ndarray | None = None,
+                 filters: Filters | None = None, rankers: tuple[str, ...] = RANKERS) -> list[Source]:
+        """The top `k` papers for `question`, best first. `rankers` limits the fusion (ablations)."""
         k = k or self.settings.top_k
+        scope = self.scope(filters)
+        if scope.empty:
+            return []
         n = self.settings.candidates
         if query_vec is None:
-            query_vec = self.embedder.encode([question])[0].tolist()
-        dense = self.dense(query_vec, n)
-        lexical = self.lexical(question, n)
-        rrf: dict[str, float] = defaultdict(float)
-        nodes: dict[str, Any] = {}
-        dense_of: dict[str, float] = {}
-        bm25_of: dict[str, float] = {}
-        for rank, (node, sim) in enumerate(dense, start=1):
-            rrf[node.node_id] += 1.0 / (self.settings.rrf_k + rank)
-            nodes[node.node_id] = node
-            dense_of[node.node_id] = sim
-        for rank, node in enumerate(self.named(question, n), start=1):
-            rrf[node.node_id] += 1.0 / (self.settings.rrf_k + rank)
-            nodes.setdefault(node.node_id, node)
-        for rank, (node, score) in enumerate(lexical, start=1):
-            rrf[node.node_id] += 1.0 / (self.settings.rrf_k + rank)
-            nodes.setdefault(node.node_id, node)
-            bm25_of[node.node_id] = score
-        by_paper: dict[str, list[ChunkHit]] = defaultdict(list)
-        meta: dict[str, dict[str, Any]] = {}
-        for cid, score in rrf.items():
-            node = nodes[cid]
-            pid = str(node.metadata["paper_id"])
-            meta.setdefault(pid, node.metadata)
-            by_paper[pid].append(
-                ChunkHit(
-                    chunk_id=cid,
-                    text=node.get_content(),
-                    score=score,
-                    dense=dense_of.get(cid),
-                    bm25=bm25_of.get(cid),
-                )
-            )
-        ranked = []
-        for pid, hits in by_paper.items():
-            hits.sort(key=lambda h: h.score, reverse=True)
-            # A paper is as good as its best chunk, plus a little for a second good one.
-            score = hits[0].score + (0.25 * hits[1].score if len(hits) > 1 else 0.0)
-            ranked.append((score, pid, hits))
-        ranked.sort(key=lambda t: t[0], reverse=True)
+            query_vec = self.embedder.encode([question])[0]
+        best: dict[str, _Best] = defaultdict(_Best)
+        sc = self.settings.scoring
+        lists: dict[str, list[str]] = {}
+        if "chunk_dense" in rankers:
+            order: list[str] = []
+            for cid, cos, _, meta in self.store.query(self.store.chunks, query_vec, n, scope.where):
+                pid = str(meta.get("paper_id", cid.rsplit("::", 1)[0]))
+                b = best[pid]
+                b.dense = max(b.dense, cos)
+                b.chunks.setdefault(cid, cos)
+                order.append(pid)
+            lists["chunk_dense"] = order
+        if "sentence_dense" in rankers:
+            order = []
+            for sid, cos, _, meta in self.store.query(self.store.sentences, query_vec, 2 * n, scope.where):
+                pid = str(meta.get("paper_id", sid.split("::", 1)[0]))
+                best[pid].sentence = max(best[pid].sentence, cos)
+                order.append(pid)
+            lists["sentence_dense"] = order
+        if "lexical" in rankers:
+            order = []
+            for cid, pid, score in self.lexical.search(question, n, scope.paper_ids):
+                b = best[pid]
+                b.bm25 = max(b.bm25, score)
+                b.chunks.setdefault(cid, None)
+                b.chunk_bm25[cid] = score
+                order.append(pid)
+            lists["lexical"] = order
+        if "names" in rankers:
+            lists["names"] = self._named(question, scope, best)
+        weights = {"chunk_dense": sc.weight_chunk_dense, "sentence_dense": sc.weight_sentence_dense,
+                   "lexical": sc.weight_lexical, "names": sc.weight_names}
+        fused: dict[str, float] = defaultdict(float)
+        for name, order in lists.items():
+            for rank, pid in enumerate(dict.fromkeys(order), start=1):
+                fused[pid] += weights[name] / (sc.rrf_k + rank)
+                best[pid].ranks[name] = rank
+        ranked = sorted(fused, key=lambda p: (best[p].named, fused[p]), reverse=True)
+        records = self.store.get_papers(ranked[: k + 5])  # a few spare: incomplete papers have no record
+        ranked = [p for p in ranked if p in records][:k]
+        chunk_ids = [c for p in ranked for c in best[p].chunks]
+        texts = self.store.chunk_texts(chunk_ids) if chunk_ids else {}
         sources = []
-        for rank, (score, pid, hits) in enumerate(ranked[:k], start=1):
-            sources.append(
-                Source(
-                    rank=rank,
-                    paper=paper_from_metadata(meta[pid]),
-                    score=score,
-                    dense=max((h.dense for h in hits if h.dense is not None), default=0.0),
-                    bm25=max((h.bm25 for h in hits if h.bm25 is not None), default=0.0),
-                    chunks=hits,
-                )
-            )
+        for rank, pid in enumerate(ranked, start=1):
+            b = best[pid]
+            hits = [
+                ChunkHit(chunk_id=c, text=texts[c][0], page=int(texts[c][1].get("page") or 0) or None,
+                         score=fused[pid], dense=cos, bm25=b.chunk_bm25.get(c))
+                for c, cos in b.chunks.items() if c in texts
+            ]
+            sources.append(Source(rank=rank, paper=records[pid], score=fused[pid], dense=b.dense,
+                                  sentence=b.sentence, bm25=b.bm25, named=b.named, chunks=hits))
         return sources
+
+    def _named(self, question: str, scope: Scope, best: dict[str, _Best]) -> list[str]:
+        """Papers using a name the question uses (any run of its words, matched as a name key),
+        those whose title carries the name first. Names used by more than a share of the
+        papers are common terms; a title's name counts only if it is not a common phrase."""
+        sc = self.settings.scoring
+        total = max(self.lexical.counts()[0], 1)
+        common = max(sc.name_min_papers, sc.name_max_share * total)
+        allowed = set(scope.paper_ids) if scope.paper_ids is not None else None
+        keys = set(name_keys_in(question)) | {name_key(n) for n in question_names(question)}
+        score: dict[str, float] = defaultdict(float)
+        for _key, found in self.lexical.names_for(keys).items():
+            titled = [(p, ph) for p, t, ph in found if t]
+            distinctive = len(found) <= common
+            if titled and self.lexical.phrase_papers(titled[0][1], int(common) + 1) > common:
+                titled = []  # a title made of common words ("Diffusion Models: ...") names nothing
+            for pid, in_title, _ in found:
+                if allowed is not None and pid not in allowed:
+                    continue
+                if in_title and titled:
+                    best[pid].named = True
+                    score[pid] += 2.0
+                elif distinctive:
+                    score[pid] += 1.0
+        return [p for p in sorted(score, key=lambda p: score[p], reverse=True)][: self.settings.candidates]

@@ -1,39 +1,114 @@
 """The one typed settings object.
 
 `Settings` is read from keyword arguments, then `RAG_*` environment variables (and
-`OPENAI_API_KEY` / `OPENAI_BASE_URL`), then defaults. Nothing else in the package
-reads `os.environ` for configuration; everything receives a `Settings`.
+`OPENAI_API_KEY` / `OPENAI_BASE_URL`), then defaults. Nested sections use a double
+underscore: `RAG_SCORING__MIN_EVIDENCE=0.4`. Nothing else in the package reads
+`os.environ` for configuration; everything receives a `Settings`.
+
+`Scoring` holds every weight and threshold of retrieval, answering and the citation
+check, each with the one-line reason it exists. They were tuned on the dev questions
+(`evals/questions/dev.jsonl`) only; the test questions are the gate.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_CORPUS = Path(__file__).resolve().parent / "data" / "hf_daily_papers_aug19.txt"
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_CORPUS = PACKAGE_DIR / "data" / "hf_daily_papers_aug19.txt"
 
 Engine = Literal["auto", "extractive", "openai", "llama-cpp"]
 ENGINES: tuple[str, ...] = get_args(Engine)
+EmbedBackend = Literal["onnx", "torch"]
+
+
+class Scoring(BaseModel):
+    """Weights and thresholds. Each description is the reason for the value."""
+
+    model_config = {"extra": "forbid"}
+
+    # --- retrieval: reciprocal-rank fusion of four rankers ---------------------------
+    rrf_k: int = Field(default=60, ge=1, description="RRF constant; 60 is the value from Cormack et al. and flattens rank noise.")
+    weight_chunk_dense: float = Field(default=1.0, ge=0, description="Chunk embeddings capture a passage's topic; the base ranker.")
+    weight_sentence_dense: float = Field(
+        default=1.0, ge=0, description="Sentence embeddings find a paper whose single sentence restates the question (paraphrases)."
+    )
+    weight_lexical: float = Field(default=1.0, ge=0, description="BM25 catches rare exact terms that embeddings blur.")
+    weight_names: float = Field(default=1.0, ge=0, description="Exact names (acronyms, method names) are where embeddings and stemming are weakest.")
+    second_chunk_share: float = Field(
+        default=0.25, ge=0, le=1, description="A paper is as good as its best hit plus this share of its second: two hits are more evidence than one."
+    )
+    named_title_bonus: float = Field(
+        default=0.05, ge=0, description="A paper whose title carries a name the question uses outranks papers that merely mention it."
+    )
+    name_max_share: float = Field(
+        default=0.05, gt=0, le=1,
+        description="A name in more than this share of papers is a common term (e.g. 'RL'), not a distinctive name; a proportion so it holds at any collection size.",
+    )
+    name_min_papers: int = Field(
+        default=3, ge=1, description="Floor for the common-name rule on small collections (3 papers of 78 was a name shared by a few related papers)."
+    )
+    lexical_max_share: float = Field(
+        default=0.5, gt=0, le=1, description="Query terms in more than this share of chunks carry almost no BM25 weight and slow the search: dropped."
+    )
+
+    # --- evidence: ranking source sentences against the question --------------------
+    lexical_weight: float = Field(default=0.35, ge=0, description="Sentence score = cosine + this x share of the question's content words it contains.")
+    rank_bonus_first: float = Field(default=0.08, ge=0, description="Prefer sentences of the best-ranked paper: retrieval saw the whole paper.")
+    rank_bonus_second: float = Field(default=0.04, ge=0, description="A smaller preference for the second-ranked paper.")
+    quantity_bonus: float = Field(default=0.15, ge=0, description="'How much / how many' questions want a sentence with a number.")
+    named_bonus: float = Field(default=0.10, ge=0, description="A sentence that uses a name the question asks about is about the asked thing.")
+    intro_bonus: float = Field(default=0.12, ge=0, description="'What is X' wants the sentence that introduces X ('we propose X, ...').")
+    boilerplate_penalty: float = Field(default=0.30, ge=0, description="Code links and 'project page' sentences never answer a question.")
+    single_keep: float = Field(default=0.75, gt=0, le=1, description="Add a further sentence of the same paper only when it scores this share of the best.")
+    multi_keep: float = Field(default=0.65, gt=0, le=1, description="For multi-paper questions, add another paper's best sentence at this share of the best.")
+
+    # --- refusal --------------------------------------------------------------------
+    min_evidence: float = Field(default=0.30, description="Refuse when the best supporting sentence scores below this (cosine + lexical).")
+    min_dense: float = Field(default=0.25, description="Refuse when no chunk's cosine similarity to the question reaches this.")
+
+    # --- the citation check -----------------------------------------------------------
+    support_close: tuple[float, float] = Field(
+        default=(0.75, 0.25), description="(cosine, word share) for a close paraphrase: meaning nearly the same, words may differ."
+    )
+    support_loose: tuple[float, float] = Field(
+        default=(0.55, 0.50), description="(cosine, word share) for a loose paraphrase that reuses the source's words."
+    )
+    support_copy: tuple[float, float] = Field(
+        default=(0.35, 0.80), description="(cosine, word share) for a near-copy: almost all words shared."
+    )
+    fallback_min_supported: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Fall back to quoting when fewer than this share of a draft's claims survive the check: a mostly-wrong draft is not worth showing.",
+    )
 
 
 class Settings(BaseSettings):
     """Everything the assistant can be configured with. Every field is described."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", extra="forbid", populate_by_name=True, env_nested_delimiter="__"
+    )
 
     # --- store -------------------------------------------------------------------
     data_dir: Path = Field(
         default=Path(".rag"),
-        description="Directory of the embedded Chroma store (ignored when chroma_host is set).",
+        description="Directory of the embedded Chroma store, the lexical index and cached models.",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="Where derived model files (the ONNX export, the assembled GGUF) are kept; default: data_dir/models.",
     )
     collection: str = Field(
         default="papers",
         description="Chroma collection name; one collection per embedding/chunking setup.",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,58}[A-Za-z0-9]$",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,48}[A-Za-z0-9]$",
     )
     chroma_host: str | None = Field(
         default=None,
@@ -49,6 +124,18 @@ class Settings(BaseSettings):
         description="Corpus ingested by `rag ingest` with no path and by auto_ingest.",
     )
 
+    # --- corpus limits --------------------------------------------------------------
+    max_title_chars: int = Field(default=400, ge=20, description="Longest accepted title; longer is a corpus error.")
+    max_abstract_chars: int = Field(
+        default=20_000, ge=100,
+        description="Longest accepted abstract (real abstracts are under 5,000 characters); longer is a corpus error.",
+    )
+    max_file_mb: int = Field(default=200, ge=1, description="Largest corpus file `rag ingest` reads, in MB.")
+    ingest_group_chunks: int = Field(
+        default=512, ge=16,
+        description="Chunks embedded and committed together; bounds ingest memory and is the unit an interrupted ingest resumes from.",
+    )
+
     # --- embeddings and chunking --------------------------------------------------
     embed_model: str = Field(
         default="all-MiniLM-L6-v2",
@@ -58,6 +145,17 @@ class Settings(BaseSettings):
     embed_model_path: Path | None = Field(
         default=None,
         description="Local sentence-transformers directory; default: the bundled model.",
+    )
+    embed_backend: EmbedBackend = Field(
+        default="onnx",
+        description="Runtime for questions and claims: onnx (the model exported locally to ONNX; answering never "
+        "imports torch, so a cold start is seconds faster) or torch. Ingest uses torch when installed (bfloat16 "
+        "where the CPU has it natively), else onnx.",
+    )
+    embed_quantize: bool = Field(
+        default=False,
+        description="Quantise the ONNX model's MatMuls to int8. Off by default: on the development machine it was "
+        "not faster than fp32 torch and its vectors agree only to cosine 0.99; a collection records the precision.",
     )
     embed_batch_size: int = Field(default=32, description="Texts per embedding batch.", ge=1)
     chunk_size: int = Field(
@@ -71,11 +169,11 @@ class Settings(BaseSettings):
     torch_threads: int = Field(default=2, description="CPU threads for the embedding model.", ge=1)
 
     # --- retrieval ----------------------------------------------------------------
-    top_k: int = Field(default=5, description="Papers returned by retrieval and numbered [1]..[k].", ge=1, le=50)
+    top_k: int = Field(default=5, description="Papers returned by retrieval and numbered [1]..[k].", ge=1)
+    max_k: int = Field(default=50, ge=1, description="The largest k any entry point accepts.")
     candidates: int = Field(
-        default=30, description="Chunks fetched from each retriever (dense, BM25) before fusion.", ge=1
+        default=30, description="Hits fetched from each retriever (dense, sentences, BM25, names) before fusion.", ge=1
     )
-    rrf_k: int = Field(default=60, description="Reciprocal-rank-fusion constant.", ge=1)
 
     # --- answering ----------------------------------------------------------------
     engine: Engine = Field(
@@ -87,17 +185,9 @@ class Settings(BaseSettings):
     max_answer_sentences: int = Field(
         default=3, description="Most sentences in an extractive answer.", ge=1, le=10
     )
-    min_evidence: float = Field(
-        default=0.30,
-        description="Refuse when the best supporting sentence scores below this "
-        "(cosine similarity plus lexical overlap; calibrated on the bundled corpus).",
-    )
-    min_dense: float = Field(
-        default=0.25,
-        description="Refuse when the best chunk's cosine similarity to the question is below this.",
-    )
-    prompts_dir: Path = Field(
-        default=PROJECT_ROOT / "prompts", description="Directory of prompt files."
+    scoring: Scoring = Field(default_factory=Scoring, description="Weights and thresholds, each with its reason.")
+    prompts_dir: Path | None = Field(
+        default=None, description="Directory of prompt files overriding the packaged ones (rag/prompts)."
     )
     context_tokens: int = Field(
         default=1600,
@@ -142,6 +232,11 @@ class Settings(BaseSettings):
         description="Address `rag serve` binds; anything beyond loopback is an explicit choice.",
     )
     server_port: int = Field(default=7860, description="Port `rag serve` listens on.", ge=1, le=65535)
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra Host header names the web app accepts besides the bound host and localhost "
+        "forms (guards against DNS rebinding).",
+    )
     max_upload_mb: int = Field(default=20, description="Largest paper file the web app accepts, in MB.", ge=1)
     queue_size: int = Field(default=64, description="Requests the web app queues before refusing more.", ge=1)
     concurrency: int = Field(default=4, description="Requests the web app works on at once.", ge=1)
@@ -155,6 +250,8 @@ class Settings(BaseSettings):
                 f"local_context_tokens ({self.local_context_tokens}) + max_new_tokens ({self.max_new_tokens}) "
                 f"+ 400 for the prompt must fit llama_n_ctx ({self.llama_n_ctx})"
             )
+        if self.top_k > self.max_k:
+            raise ValueError(f"top_k ({self.top_k}) must not exceed max_k ({self.max_k})")
         return self
 
     def resolved_engine(self) -> str:
@@ -168,3 +265,31 @@ class Settings(BaseSettings):
         if self.chroma_host:
             return f"Chroma server {self.chroma_host}:{self.chroma_port}"
         return f"{self.data_dir}/chroma"
+
+    def model_cache(self) -> Path:
+        """Where derived model files (the ONNX export, the assembled GGUF) are cached."""
+        return Path(self.model_cache_dir) if self.model_cache_dir else Path(self.data_dir) / "models"
+
+
+_OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+}
+
+
+def apply_offline_environment() -> None:
+    """Make the libraries we load offline and quiet: no hub downloads, no telemetry.
+
+    Called explicitly when an `Assistant` opens (never at import). Values already set by
+    the user win. tiktoken is pointed at the cl100k file llama-index ships, so counting
+    prompt tokens needs no download.
+    """
+    for key, value in _OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    spec = importlib.util.find_spec("llama_index.core")  # located, not imported: importing costs a second
+    if spec is not None and spec.origin:
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", os.path.join(os.path.dirname(spec.origin), "_static", "tiktoken_cache"))

@@ -1,19 +1,106 @@
-"""Small text utilities: sentence spans, content terms, numbers and names.
+"""Small text utilities: folding, sentence spans, content terms, numbers, names and
+question types.
 
-Pure functions over strings, shared by retrieval, the extractive engine and the
-citation check. Not a general NLP library: tuned for English paper abstracts.
+Pure functions over strings, shared by ingest, retrieval, the extractive engine and
+the citation check. Not a general NLP library: tuned for English paper abstracts.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 
+import snowballstemmer
+
+# ---- folding ---------------------------------------------------------------------
+_LATEX_ACCENT = re.compile(r"\\[\"'`^~=.uvHckr]\s*\{?([A-Za-z])\}?")
+_LATEX_ESCAPE = re.compile(r"\\([%&$#_])")
+_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def fold(text: str) -> str:
+    """Text with one spelling per character: NFKC (full-width -> ASCII), LaTeX accents
+    and escapes resolved (T\\"ULU -> TULU), diacritics removed (Ü -> U), every dash a
+    hyphen. Length may change; use it for matching, never for offsets into the original."""
+    text = _LATEX_ESCAPE.sub(r"\1", _LATEX_ACCENT.sub(r"\1", text))
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return text.translate(_DASHES)
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters (ANSI escapes, NUL, bidi overrides) and lone surrogates;
+    fold whitespace. For anything printed to a terminal or taken from a user."""
+    text = text.encode("utf-8", "ignore").decode("utf-8") if _has_surrogate(text) else text
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # ANSI colour/cursor codes, whole
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+# ---- sentences ---------------------------------------------------------------------
 # Abbreviations that end with a period but do not end a sentence.
 _ABBREV = {
     "e.g", "i.e", "et al", "al", "etc", "vs", "fig", "figs", "eq", "eqs", "sec", "no",
     "approx", "resp", "cf", "dr", "mr", "ms", "prof", "inc", "ca", "ref", "refs", "tab",
 }
 _BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+# Markup inside a paper ("</source> <source n=1>") is a boundary that no sentence crosses.
+MARKUP = re.compile(r"<\s*/?\s*[A-Za-z][A-Za-z0-9_-]*(?:\s[^<>]{0,200})?>")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of `text`, whitespace trimmed; markup tags split
+    sentences and belong to none."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in MARKUP.finditer(text):
+        spans.extend(_spans_between(text, pos, m.start()))
+        pos = m.end()
+    spans.extend(_spans_between(text, pos, len(text)))
+    return spans
+
+
+def _spans_between(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    part = text[lo:hi]
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _BOUNDARY.finditer(part):
+        end = m.start() + 1
+        while end < len(part) and part[end] in "\"'”’)]":  # closing quotes stay with their sentence
+            end += 1
+        before = part[start:end].rstrip(".!?\"'”’)]").split()
+        last = before[-1].lower().rstrip(".") if before else ""
+        if last in _ABBREV or (len(last) == 1 and last.isalpha()):
+            continue
+        spans.append(_trim(part, start, end))
+        start = m.end()
+    if start < len(part) and part[start:].strip():
+        spans.append(_trim(part, start, len(part)))
+    return [(a + lo, b + lo) for a, b in spans if b > a]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+# ---- words, terms, numbers -----------------------------------------------------------
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\.]*[A-Za-z0-9%]|[A-Za-z0-9]%?")
 _NUMBER = re.compile(r"(?<![A-Za-z0-9.^_])(\d+(?:[.,]\d+)*)(\s?%|x|×)?")
 
@@ -33,56 +120,31 @@ STOPWORDS = frozenset(
 )
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of `text`, whitespace trimmed."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _BOUNDARY.finditer(text):
-        end = m.start() + 1
-        # Keep closing quotes/brackets with the sentence they end.
-        while end < len(text) and text[end] in "\"'”’)]":
-            end += 1
-        before = text[start:end].rstrip(".!?\"'”’)]").split()
-        last = before[-1].lower().rstrip(".") if before else ""
-        if last in _ABBREV or (len(last) == 1 and last.isalpha()):
-            continue
-        spans.append(_trim(text, start, end))
-        start = m.end()
-    if start < len(text) and text[start:].strip():
-        spans.append(_trim(text, start, len(text)))
-    return [s for s in spans if s[1] > s[0]]
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens (keeps hyphenated names, decimals and percentages)."""
-    return [w.lower() for w in _WORD.findall(text)]
+    """Lower-cased word tokens of the folded text (keeps hyphenated names, decimals, percentages)."""
+    return [w.lower() for w in _WORD.findall(fold(text))]
 
 
-def _stem(w: str) -> str:
-    for suf in ("ations", "ation", "ings", "ing", "ies", "es", "s", "ed", "ly"):
-        if w.endswith(suf) and len(w) - len(suf) >= 4:
-            return w[: -len(suf)] + ("y" if suf == "ies" else "")
-    return w
+_STEMMER = snowballstemmer.stemmer("english")
 
 
-def content_terms(text: str) -> set[str]:
+@lru_cache(maxsize=131072)
+def stem(w: str) -> str:
+    """The Snowball (Porter2) stem of a lower-case word: reduce, reduced, reduces -> reduc."""
+    return str(_STEMMER.stemWord(w)) if w.isalpha() else w
+
+
+@lru_cache(maxsize=65536)
+def content_terms(text: str) -> frozenset[str]:
     """Stemmed words that carry meaning (no stopwords, no 1-letter tokens)."""
     out: set[str] = set()
     for w in words(text):
         if w in STOPWORDS or len(w) < 2:
             continue
-        out.add(_stem(w))
+        out.add(stem(w))
         if "-" in w:  # "close-loop" also matches "close loop"
-            out.update(_stem(p) for p in w.split("-") if len(p) > 1 and p not in STOPWORDS)
-    return out
+            out.update(stem(p) for p in w.split("-") if len(p) > 1 and p not in STOPWORDS)
+    return frozenset(out)
 
 
 def numbers(text: str) -> set[str]:
@@ -97,48 +159,146 @@ def numbers(text: str) -> set[str]:
     return out
 
 
+# ---- names -------------------------------------------------------------------------
 _NAME = re.compile(r"\b(?:[A-Za-z]*[A-Z][A-Za-z]*[A-Z0-9][A-Za-z0-9]*|[A-Z][a-z]+-[A-Za-z0-9-]+|[A-Za-z]+-?\d[\w.-]*)\b")
+_TOKEN = re.compile(r"[a-z0-9]+")
 
 
 def names(text: str) -> set[str]:
-    """Distinctive names: acronyms and CamelCase or digit-bearing tokens (GPT-4, SATCOMP, DeepSeek-R1)."""
+    """Distinctive names: acronyms and CamelCase or digit-bearing tokens (GPT-4, SATCOMP,
+    DeepSeek-R1), read from the folded text. All-caps stopwords ("AT", "OR") are not names."""
     out = set()
-    for m in _NAME.finditer(text):
+    for m in _NAME.finditer(fold(text)):
         tok = m.group(0).strip(".-")
-        if len(tok) >= 2 and not tok.isdigit():
+        if len(tok) >= 2 and not tok.isdigit() and tok.lower() not in STOPWORDS:
             out.add(tok)
     return out
 
 
+def question_names(question: str) -> set[str]:
+    """What a question names: acronyms, CamelCase and digit-bearing tokens, and capitalised
+    words after the first ("What does Coconut do?" -> {"Coconut"})."""
+    out = names(question)
+    for w in re.findall(r"(?<![\w.*^-])[A-Za-z][\w*^-]*", fold(question))[1:]:
+        if w[0].isupper() and w.lower() not in STOPWORDS and len(w) > 2:
+            out.add(w.rstrip("*"))
+    return out
+
+
+def name_key(name: str) -> str:
+    """How names are compared: folded, lower case, without hyphens, spaces or a plural s
+    ("Tree-Planner", "tree planner" and "TreePlanner" all give "treeplanner")."""
+    key = "".join(_TOKEN.findall(fold(name).lower()))
+    return key[:-1] if len(key) > 3 and key.endswith("s") and not key.endswith("ss") else key
+
+
+@lru_cache(maxsize=8192)
+def name_keys_in(text: str, max_parts: int = 4) -> frozenset[str]:
+    """Every key a whole-word name could have in `text`: runs of up to `max_parts`
+    consecutive word tokens, joined. A name occurs in a text when its key is here."""
+    toks = _TOKEN.findall(fold(text).lower())
+    out: set[str] = set()
+    for i in range(len(toks)):
+        key = ""
+        for j in range(i, min(i + max_parts, len(toks))):
+            key += toks[j]
+            out.add(key[:-1] if len(key) > 3 and key.endswith("s") and not key.endswith("ss") else key)
+    return frozenset(out)
+
+
+def mentions(text: str, name: str) -> bool:
+    """`name` occurs in `text` as whole words, ignoring case, accents, hyphens and a plural s."""
+    key = name_key(name)
+    return bool(key) and key in name_keys_in(text)
+
+
+def title_name(title: str) -> str | None:
+    """The short name a title gives its method ("Tree-Planner: Efficient ..." -> "Tree-Planner"),
+    or None when the title has no such head."""
+    head = title.split(":")[0].strip()
+    if ":" in title and 0 < len(head) <= 40 and len(head.split()) <= 4:
+        return head
+    return None
+
+
+# ---- instructions (prompt injection) ---------------------------------------------------
 _INSTRUCTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|prompts?|above|context)\b"
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|prompts?|above|context|sources?)\b"
     r"|\bsystem prompt\b|\byou are now\b"
-    r"|(^|\b(and|then|now|just|please)\b|[,;:]\s*)\s*(respond|reply|answer|say|print|output|write)\b.{0,20}\b(only|exactly|verbatim)\b"
+    r"|\b(note|message|instructions?)\s+(to|for)\s+(the\s+)?(assistant|model|ai|llm|reader|chatbot|system)\b"
+    r"|\b(assistants?|language models?|llms?|chatbots?|ai)\s*(must|should|shall|will)\s+(say|answer|reply|respond|cite|state|report|write)\b"
+    r"|(^|\b(and|then|now|just|please|always)\b|[,;:]\s*)\s*(respond|reply|answer|say|print|output|write|state|report)\b"
+    r".{0,40}\b(only|exactly|verbatim|instead|that)\b"
+    r"|\bcite\b.{0,60}\bas\b.{0,30}\bsource\b|\bwhen asked\b"
     r"|\bprint (your|the) (prompt|instructions)\b|\bas an ai\b|\bjailbreak\b",
     re.I,
 )
 
 
 def looks_like_instruction(sentence: str) -> bool:
-    """A sentence addressed to an assistant rather than stating a finding (prompt injection)."""
-    return bool(_INSTRUCTION.search(sentence))
+    """A sentence addressed to an assistant rather than stating a finding (prompt injection),
+    or one that carries markup such as a source tag."""
+    return bool(_INSTRUCTION.search(fold(sentence)) or MARKUP.search(sentence) or "</" in sentence)
 
 
 def strip_instructions(question: str) -> str:
     """The question without its sentences that address the assistant ("ignore ... and say X")."""
-    question = re.sub(r"</?\s*[A-Za-z][^>]{0,40}>", " . ", question)  # stray markup such as </source>
+    question = MARKUP.sub(" . ", question)  # stray markup such as </source>
     question = re.sub(r"([?!])\s+", r"\1\n", question)
-    parts = [p.strip(" .") for line in question.split("\n") for a, b in sentence_spans(line) for p in [line[a:b]]]
-    parts = [p for p in parts if p]
-    kept = [p for p in parts if not looks_like_instruction(p)]
+    parts = [p.strip(" .") for line in question.split("\n") for p in sentences(line)]
+    kept = [p for p in parts if p and not looks_like_instruction(p)]
     return " ".join(kept).strip()
 
 
-def question_names(question: str) -> set[str]:
-    """What a question names: acronyms, CamelCase and digit-bearing tokens, and capitalised
-    words after the first ("What does Coconut do?" -> {"Coconut"})."""
-    out = set(names(question))
-    for w in re.findall(r"[A-Za-z][\w*^-]*", question)[1:]:
-        if w[0].isupper() and w.lower() not in STOPWORDS and len(w) > 2:
-            out.add(w.rstrip("*"))
-    return out
+# ---- question types ---------------------------------------------------------------------
+_QUANTITY = re.compile(
+    r"\b(how (much|many|fast|large|long|big|often)|by how|what (percentage|percent|fraction|proportion|accuracy|"
+    r"score|speed-?up|improvement|rate|number)|\d)", re.I
+)
+NUMBER_WORDS = re.compile(
+    r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|dozens?)\b",
+    re.I,
+)
+_DEFINE = re.compile(
+    r"^\s*(what|who)\s+(is|are|was|were)\b|^\s*what does\b.*\bdo\b|^\s*how does\b.*\bwork\b|^\s*(describe|explain)\b",
+    re.I,
+)
+INTRO = re.compile(
+    r"\b(we (propose|introduce|present|develop|call|dub|name|term)|called|named|dubbed|termed|is an?|are)\b", re.I
+)
+_MULTI = re.compile(
+    r"\b(which|what|list|name)\b\s+(\w+\s+){0,3}(papers|works|studies|articles)\b"
+    r"|\b(which|list|name)\b\s+(\w+\s+){0,2}(methods|approaches|benchmarks|frameworks)\b\s+(\w+\s+){0,3}(are|were|have|do|use|study|propose)\b",
+    re.I,
+)
+_COMPARE = re.compile(
+    r"\b(compare|compares|comparison|versus|vs\.?|differ|differs|difference between|contrast)\b"
+    r"|\bhow does .{2,80}\b(relate to|stack up against)\b",
+    re.I,
+)
+_COMPARED_TO = re.compile(r"\bcompared (to|with)\b", re.I)
+BOILERPLATE = re.compile(
+    r"https?://|github\.com|\bcode (and [\w ]+ )?(is|are) (publicly |now )?(available|released)|\bproject page\b", re.I
+)
+ANAPHOR = re.compile(r"^(This|These|It|Such|They|Its|Their)\b")
+
+
+def asks_quantity(question: str) -> bool:
+    """'How much', 'how many', 'what accuracy', or a number in the question."""
+    return bool(_QUANTITY.search(question))
+
+
+def asks_definition(question: str) -> bool:
+    """'What is X', 'what does X do', 'how does X work', 'describe X'."""
+    return bool(_DEFINE.search(question))
+
+
+def asks_comparison(question: str) -> bool:
+    """An explicit comparison ('compare', 'versus', 'differ'); 'compared to' inside a
+    single-paper question ('reduced by 92% compared to the best model') is not one."""
+    return bool(_COMPARE.search(_COMPARED_TO.sub(" ", question)))
+
+
+def asks_multiple(question: str) -> bool:
+    """'Which papers ...', 'list the methods that ...', or a comparison: the answer spans papers."""
+    return bool(_MULTI.search(question)) or asks_comparison(question)

@@ -59,3 +59,15 @@ def test_bad_questions_get_a_message(server: str) -> None:
         c.predict("   ", "auto", 0, api_name="/ask")
     with pytest.raises(Exception, match="limit is 2000"):
         c.predict("why " * 600, "auto", 0, api_name="/ask")
+
+
+def test_host_header_is_validated(server: str) -> None:
+    """DNS rebinding: a page on another name that resolves to 127.0.0.1 must not reach the API."""
+    import urllib.error
+    import urllib.request
+
+    ok = urllib.request.urlopen(urllib.request.Request(server, headers={"Host": "localhost"}), timeout=10)
+    assert ok.status == 200
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(urllib.request.Request(server, headers={"Host": "evil.example:7860"}), timeout=10)
+    assert e.value.code == 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,7 +86,7 @@ def test_upload_papers_in_the_papers_tab(page, tmp_path: Path) -> None:  # type:
                                 "abstract": "We present WombatNet, which maps burrows from ground-penetrating radar. "
                                 "WombatNet finds 93.5% of burrows in the new DigSite benchmark."}) + "\n")
     bad = tmp_path / "broken.jsonl"
-    bad.write_text('{"title": "Fine", "abstract": "Fine abstract."}\n{oops}\n')
+    bad.write_text('{"title": "Fine", "abstract": "A fine abstract that is long enough to pass the length check every abstract must meet, with some words to spare."}\n{oops}\n')
     page.get_by_role("tab", name="Papers").click()
     file_input = page.locator("#paper-file input[type=file]")
     file_input.set_input_files(str(bad))
@@ -100,6 +101,11 @@ def test_upload_papers_in_the_papers_tab(page, tmp_path: Path) -> None:  # type:
     page.get_by_role("button", name="Add papers").click()
     page.wait_for_function("document.body.innerText.includes('new_papers.jsonl: read 1 papers')", timeout=120_000)
     assert "1 added" in page.inner_text("body")
+    page.wait_for_function("document.body.innerText.includes('79 papers indexed')", timeout=30_000)  # live count
+    import tempfile
+
+    cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    assert not list(cache.rglob("new_papers.jsonl")) and not list(cache.rglob("broken.jsonl"))  # uploads not kept
     page.get_by_placeholder("Filter by title or id").fill("Wombat")
     page.wait_for_function("document.body.innerText.includes('wombat-2026')", timeout=30_000)
 

@@ -26,14 +26,14 @@ def tree_sources(assistant: Assistant):  # type: ignore[no-untyped-def]
 
 
 def check(assistant: Assistant, sources, text: str):  # type: ignore[no-untyped-def]
-    return check_answer(text, sources, assistant.pipeline.index)
+    return check_answer(text, sources, assistant.index, assistant.embedder.encode, assistant.settings.scoring)
 
 
 def test_correct_answer_passes_untouched(assistant: Assistant, tree_sources) -> None:  # type: ignore[no-untyped-def]
     segs, report, _ = check(assistant, tree_sources, "Tree-Planner reduces token consumption by 92.2% compared to the previously best-performing model [1].")
     assert (report.sentences, report.kept, report.dropped) == (1, 1, 0)
     assert segs[0].evidence[0][0] == 0
-    a, b = segs[0].evidence[0][1:]
+    a, b = segs[0].evidence[0][2:]
     assert "92.2%" in tree_sources[0].paper.abstract[a:b]
 
 
@@ -89,8 +89,8 @@ def test_extractive_answers_pass_the_check_untouched(assistant: Assistant, quest
 
     ans = assistant.ask(question)
     sources = [
-        Source(rank=c.n, paper=Paper(id=c.paper_id, title=c.title, abstract=c.abstract), score=0, dense=0, bm25=0, chunks=[])
+        Source(rank=c.n, paper=Paper(id=c.paper_id, title=c.title, abstract=c.abstract), score=0)
         for c in ans.citations
     ]
-    segs, report, notes = check_answer(ans.text, sources, assistant.pipeline.index)
+    segs, report, notes = check(assistant, sources, ans.text)
     assert report.sentences >= 1 and report.kept == report.sentences, notes

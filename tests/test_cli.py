@@ -54,10 +54,11 @@ def test_batch_from_stdin(env: dict[str, str]) -> None:
         stdin="What is SequenceMatch?\n\nWho won the 2022 FIFA World Cup?\n" + "x" * 2100 + "\n",
     )
     rows = [json.loads(line) for line in out.stdout.strip().splitlines()]
-    assert len(rows) == 3
+    assert len(rows) == 4  # one output line per input line, the blank one included
     assert rows[0]["citations"][0]["title"].startswith("SequenceMatch")
-    assert rows[1]["refused"] is True and rows[1]["citations"] == []
-    assert "limit is 2000" in rows[2]["error"]
+    assert "empty" in rows[1]["error"] and rows[1]["line"] == 2
+    assert rows[2]["refused"] is True and rows[2]["citations"] == []
+    assert "limit is 2000" in rows[3]["error"]
     assert out.returncode == 2  # one line was rejected
 
 

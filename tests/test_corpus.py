@@ -2,9 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import paper_id_for, read_corpus
+from rag.corpus import paper_id_for, read_path
 from rag.errors import CorpusError
-from rag.settings import BUNDLED_CORPUS
+from rag.settings import BUNDLED_CORPUS, Settings
+from rag.types import Paper
+
+
+def read_corpus(path: Path) -> list[Paper]:
+    return read_path(path, Settings()).papers
 
 ABSTRACT = "We study a thing. " * 10
 
@@ -56,6 +61,8 @@ def test_missing_blank_line(tmp_path: Path) -> None:
 def test_empty_and_wrong_encoding(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="is empty"):
         read_corpus(write(tmp_path, "empty.txt", "\n  \n"))
+    with pytest.raises(CorpusError, match="is empty"):
+        read_corpus(write(tmp_path, "zero.jsonl", ""))
     with pytest.raises(CorpusError, match=r"bad.txt:3: .*not UTF-8"):
         read_corpus(write(tmp_path, "bad.txt", b"Title\n\n" + "Caf\u00e9 ".encode("latin-1") * 40 + b"\n"))
     with pytest.raises(CorpusError, match="no such file"):
@@ -66,21 +73,21 @@ def test_jsonl_reader_and_errors(tmp_path: Path) -> None:
     good = write(
         tmp_path,
         "ok.jsonl",
-        '{"id": "p1", "title": "A Paper", "abstract": "Text.", "authors": ["A. B"], "year": 2024}\n\n'
-        '{"title": "B Paper", "abstract": "More text."}\n',
+        f'{{"id": "p1", "title": "A Paper", "abstract": "{ABSTRACT}", "authors": ["A. B"], "year": 2024}}\n\n'
+        f'{{"title": "B Paper", "abstract": "{ABSTRACT}"}}\n',
     )
     papers = read_corpus(good)
     assert [p.id for p in papers] == ["p1", paper_id_for("B Paper")]
     assert papers[0].authors == ["A. B"] and papers[0].year == 2024
-    bad = write(tmp_path, "bad.jsonl", '{"title": "A", "abstract": "x"}\n{"title": "B", abstract: 1}\n')
+    bad = write(tmp_path, "bad.jsonl", f'{{"title": "A", "abstract": "{ABSTRACT}"}}\n{{"title": "B", abstract: 1}}\n')
     with pytest.raises(CorpusError, match=r"bad.jsonl:2: bad JSON"):
         read_corpus(bad)
     no_abs = write(tmp_path, "noabs.jsonl", '{"title": "A"}\n')
     with pytest.raises(CorpusError, match=r'noabs.jsonl:1: field "abstract" must be a non-empty string'):
         read_corpus(no_abs)
-    dup = write(tmp_path, "dup.jsonl", '{"id": "x", "title": "A", "abstract": "a"}\n{"id": "x", "title": "B", "abstract": "b"}\n')
+    dup = write(tmp_path, "dup.jsonl", '{{"id": "x", "title": "A", "abstract": "{}"}}\n{{"id": "x", "title": "B", "abstract": "{}"}}\n'.format(ABSTRACT, ABSTRACT + "More."))
     with pytest.raises(CorpusError, match="share the id 'x'"):
         read_corpus(dup)
-    year = write(tmp_path, "year.jsonl", '{"title": "A", "abstract": "a", "year": "soon"}\n')
+    year = write(tmp_path, "year.jsonl", f'{{"title": "A", "abstract": "{ABSTRACT}", "year": "soon"}}\n')
     with pytest.raises(CorpusError, match=r'year.jsonl:1: "year" must be a whole number'):
         read_corpus(year)

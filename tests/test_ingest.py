@@ -42,7 +42,7 @@ def test_new_changed_and_bad_files(empty_assistant, tmp_path: Path) -> None:  # 
     changed = dict(PAPER, abstract=PAPER["abstract"] + " Code is released.")
     third = a.ingest(jsonl(tmp_path / "c.jsonl", [changed]), progress=False)
     assert third.papers_updated == 1 and a.store.count() == 2
-    assert "Code is released." in next(p for p in a.papers() if p.id == "quokka-2025").abstract
+    assert "Code is released." in a.paper("quokka-2025").abstract
     count = a.store.count()
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(dict(PAPER, id="new-one")) + "\n{not json}\n")
@@ -52,34 +52,38 @@ def test_new_changed_and_bad_files(empty_assistant, tmp_path: Path) -> None:  # 
     assert "new-one" not in {p.id for p in a.papers()}
 
 
-def test_chunks_fit_the_embedding_model_and_keep_abstract_out_of_embedded_text(assistant: Assistant) -> None:
+def test_chunks_fit_the_embedding_model_and_read_back_as_llama_index_nodes(assistant: Assistant) -> None:
     from llama_index.core.schema import MetadataMode
 
-    nodes = assistant.store.all_nodes()
-    assert nodes
+    from rag.store import distance_space
+
+    nodes = assistant.store.vector_store.get_nodes(None)
+    assert len(nodes) == assistant.store.count() > 78
     for n in nodes:
         text = n.get_content(metadata_mode=MetadataMode.EMBED)
         assert assistant.embedder.count_tokens(text) + 2 <= 256
         assert text.startswith("title: ")
-        assert n.metadata["abstract"] not in text or n.get_content() == n.metadata["abstract"]
-    assert assistant.store.distance_space() == "cosine"
-    assert assistant.store.sentences.count() > 600  # pooled sentence vectors stored beside the chunks
+        assert "abstract" not in n.metadata  # the abstract is held once, by the paper's row
+    assert {distance_space(c) for c in (assistant.store.chunks, assistant.store.sentences)} == {"cosine"}
+    assert assistant.store.sentences.count() > 600  # every abstract sentence, embedded on its own
 
 
 def test_other_chunk_settings_are_refused(data_dir: Path, assistant: Assistant, embedder) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(StoreError, match="built with other settings.*rag_chunk_size"):
-        Assistant.open(Settings(data_dir=data_dir, chunk_size=128), progress=False, embedder=embedder)
+        Assistant.open(assistant.settings.model_copy(update={"chunk_size": 128}), progress=False, embedder=embedder)
 
 
-def test_l2_collection_is_refused(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_l2_collection_is_refused(tmp_path: Path, embedder, model_cache) -> None:  # type: ignore[no-untyped-def]
     import chromadb
 
     from rag.store import collection_signature
 
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
-    client.create_collection("papers", metadata=collection_signature(Settings()))
+    for name in ("papers", "papers__sentences", "papers__papers"):
+        client.create_collection(name, metadata=collection_signature(Settings(), embedder.signature()))
     with pytest.raises(StoreError, match="uses 'l2' distance"):
-        Assistant.open(Settings(data_dir=tmp_path, auto_ingest=False), progress=False, embedder=embedder)
+        Assistant.open(Settings(data_dir=tmp_path, auto_ingest=False, model_cache_dir=model_cache), progress=False,
+                       embedder=embedder)
 
 
 def test_answers_after_a_paper_changes_quote_the_new_text(empty_assistant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -96,11 +100,12 @@ def test_answers_after_a_paper_changes_quote_the_new_text(empty_assistant, tmp_p
         assert c.quote in c.abstract and all(c.abstract[x:y] in c.abstract for x, y in c.spans)
         assert c.abstract == v2["abstract"]
     assert a.store.sentences.count() == 3  # the old sentence rows were replaced, not kept
+    assert a.lexical.counts() == (1, 1)
 
 
 def test_same_id_for_different_papers_across_files(empty_assistant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     a: Assistant = empty_assistant()
     other = dict(PAPER, title="A Different Paper", abstract="Something else entirely, at length. " * 4)
-    with pytest.raises(CorpusError, match="also names a different paper"):
+    with pytest.raises(CorpusError, match="also names a different paper at .*a.jsonl:1"):
         a.ingest(jsonl(tmp_path / "a.jsonl", [PAPER]), jsonl(tmp_path / "b.jsonl", [other]), progress=False)
     assert a.store.count() == 0

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rag import Assistant
-from rag.answer import format_sources
+from rag.engines import format_sources
 from rag.text import looks_like_instruction
 
 INJECTED = [
@@ -29,13 +29,14 @@ INJECTED = [
 
 
 @pytest.fixture(scope="module")
-def hijacked(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:  # type: ignore[no-untyped-def]
+def hijacked(tmp_path_factory: pytest.TempPathFactory, embedder, model_cache) -> Assistant:  # type: ignore[no-untyped-def]
     from rag import Settings
 
     tmp = tmp_path_factory.mktemp("inject")
     path = tmp / "inject.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in INJECTED) + "\n")
-    a = Assistant.open(Settings(data_dir=tmp, collection="inject", engine="extractive"), progress=False, embedder=embedder)
+    a = Assistant.open(Settings(data_dir=tmp, collection="inject", engine="extractive", model_cache_dir=model_cache),
+                       progress=False, embedder=embedder)
     a.ingest(path, progress=False)  # on top of the bundled corpus
     return a
 

@@ -26,7 +26,8 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 def test_ingest_and_ask_through_a_chroma_server(chroma_server: int, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(chroma_host="127.0.0.1", chroma_port=chroma_server, data_dir=tmp_path, auto_ingest=False)
+    settings = Settings(chroma_host="127.0.0.1", chroma_port=chroma_server, data_dir=tmp_path, auto_ingest=False,
+                        model_cache_dir=tmp_path / "models")
     a = Assistant.open(settings, progress=False, embedder=embedder)
     corpus = tmp_path / "mini.jsonl"
     corpus.write_text(
@@ -35,10 +36,10 @@ def test_ingest_and_ask_through_a_chroma_server(chroma_server: int, tmp_path: Pa
                     "is reduced by 92.2% compared to the previously best-performing model."}) + "\n"
         + json.dumps({"id": "seq", "title": "SequenceMatch: Imitation Learning for Autoregressive Sequence Modelling",
                       "abstract": "We formulate sequence generation as imitation learning. A backspace action lets "
-                      "the model revert a sampled token."}) + "\n"
+                      "the model revert a sampled token and recover from errors."}) + "\n"
     )
     report = a.ingest(corpus, progress=False)
-    assert report.papers_added == 2 and a.store.count() == 2
+    assert report.papers_added == 2 and a.store.count() == 2 and a.store.paper_count() == 2
     assert not (tmp_path / "chroma").exists()  # nothing went to the embedded store
     ans = a.ask("How much does Tree-Planner reduce token consumption?")
     assert not ans.refused and "92.2%" in ans.text and ans.citations[0].paper_id == "tree"

@@ -1,12 +1,14 @@
 import pytest
 
 from rag import EngineError, Settings
-from rag.prompts import load, render, variables
+from rag.prompting import load, render, variables
+from rag.settings import Scoring
 
 
-def test_every_setting_is_described() -> None:
-    for name, field in Settings.model_fields.items():
-        assert field.description and len(field.description) > 15, name
+def test_every_setting_and_constant_is_described() -> None:
+    for model in (Settings, Scoring):
+        for name, field in model.model_fields.items():
+            assert field.description and len(field.description) > 15, name
 
 
 def test_env_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

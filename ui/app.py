@@ -11,6 +11,7 @@ Endpoints for programs (gradio_client): `/ask` (question, engine, k) and `/chat`
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -46,6 +47,24 @@ def _error_html(e: Exception) -> str:
     return f'<p class="error"><b>Could not answer:</b> {html.escape(str(e))}</p>'
 
 
+def user_error(e: Exception) -> gr.Error:
+    """A message for the web client: a RagError's own text, or a generic line (the log keeps
+    the detail). No traceback is printed for either."""
+    if isinstance(e, RagError):
+        log.info("refused a request: %s", e)
+        return gr.Error(str(e), print_exception=False)
+    log.exception("unexpected failure")
+    return gr.Error("An unexpected error occurred; the details are in the server log.", print_exception=False)
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    """Host header values the app answers to: the bound host, localhost forms, and any configured."""
+    hosts = {settings.server_host, "127.0.0.1", "localhost", "::1", "[::1]", *settings.allowed_hosts}
+    if settings.server_host in ("0.0.0.0", "::"):
+        return ["*"]  # bound to every interface on purpose: the operator chose exposure
+    return sorted(hosts)
+
+
 def build_app(assistant: Assistant) -> gr.Blocks:
     """The chat, settings and papers tabs, plus the `/ask` and `/chat` API endpoints."""
     settings = assistant.settings
@@ -64,6 +83,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 else:
                     yield chat + [{"role": "assistant", "content": shown}], turns + [ans.to_json_dict()], ""
         except RagError as e:
+            log.info("could not answer %r: %s", message, e)
             yield chat + [{"role": "assistant", "content": _error_html(e)}], turns, ""
         except Exception as e:  # an unexpected failure: say so, log the details, keep the app up
             log.exception("answering %r failed", message)
@@ -72,19 +92,24 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     def api_ask(question: str, engine: str = "auto", k: int = 0) -> dict[str, Any]:
         try:
-            return assistant.ask(question, engine=engine, k=int(k) or None).to_json_dict()
-        except RagError as e:
-            raise gr.Error(str(e)) from None
+            return assistant.ask(question, engine=engine, k=k or None).to_json_dict()
+        except Exception as e:
+            raise user_error(e) from None
 
     def api_chat(question: str, history: list[dict[str, Any]], engine: str = "auto", k: int = 0) -> dict[str, Any]:
         try:
-            return assistant.ask(question, engine=engine, k=int(k) or None, history=history or []).to_json_dict()
-        except RagError as e:
-            raise gr.Error(str(e)) from None
+            return assistant.ask(question, engine=engine, k=k or None, history=history or []).to_json_dict()
+        except Exception as e:
+            raise user_error(e) from None
 
     def paper_rows(query: str = "") -> list[list[str]]:
         q = (query or "").lower().strip()
         return [[p.title, p.id] for p in assistant.papers() if q in p.title.lower() or q in p.id.lower()]
+
+    def header() -> str:
+        return (f"## Ask the papers\n{assistant.store.paper_count()} papers indexed. Every sentence of an answer cites "
+                "the abstract it comes from; the supporting sentence is highlighted. When the papers do not "
+                "answer, you are told so.")
 
     def upload(path: str | None, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, list[list[str]]]:  # noqa: B008
         if not path:
@@ -99,14 +124,15 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             report = assistant.ingest(p, progress=True)
         except RagError as e:
             return f"❌ Nothing was added. {html.escape(str(e).replace(str(p.parent) + os.sep, ''))}", paper_rows()
+        finally:
+            with contextlib.suppress(OSError):
+                p.unlink()  # the upload has been read: keep no copy in Gradio's cache
         return f"✅ {html.escape(p.name)}: {html.escape(str(report))}", paper_rows()
 
-    with gr.Blocks(title="Paper QA — cited answers from your papers", analytics_enabled=False) as app:
-        gr.Markdown(
-            f"## Ask the papers\n{len(assistant.papers())} papers indexed. Every sentence of an answer cites "
-            "the abstract it comes from; the supporting sentence is highlighted. When the papers do not "
-            "answer, you are told so."
-        )
+    with gr.Blocks(title="Paper QA — cited answers from your papers", analytics_enabled=False,
+                   delete_cache=(600, 600)) as app:
+        head = gr.Markdown(header())
+        app.load(header, None, head, api_visibility="private")
         with gr.Tab("Chat"):
             chatbot = gr.Chatbot(label="Answers", height=560, sanitize_html=True, feedback_options=None,
                                  placeholder="Ask about the indexed papers, e.g. one of the examples below.")
@@ -139,7 +165,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             file = gr.File(file_types=[".txt", ".jsonl"], type="filepath", label="Paper file", elem_id="paper-file")
             add = gr.Button("Add papers")
             status = gr.Markdown()
-            add.click(upload, [file], [status, table], api_visibility="private")
+            add.click(upload, [file], [status, table], api_visibility="private").then(
+                header, None, head, api_visibility="private")
         gr.api(api_ask, api_name="ask")
         gr.api(api_chat, api_name="chat")
     return app
@@ -147,8 +174,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
 def launch(app: gr.Blocks, settings: Settings, *, block: bool = True) -> Any:
     """Serve `app` with a bounded queue, no extra file access and an upload size limit."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
     app.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return app.launch(
+        app_kwargs={"middleware": [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))]},
         server_name=settings.server_host,
         server_port=settings.server_port,
         max_file_size=f"{settings.max_upload_mb}mb",

@@ -10,9 +10,8 @@ from __future__ import annotations
 import html
 import re
 
+from rag.citations import MARKER as _MARKER
 from rag.types import Answer, Citation
-
-_MARKER = re.compile(r"\[(\d+)\]")
 
 
 def highlight(abstract: str, spans: list[tuple[int, int]] | list[list[int]]) -> str:

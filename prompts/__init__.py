@@ -1,0 +1,1 @@
+"""The prompt files, shipped inside the package as `rag.prompt_files` (see pyproject.toml)."""

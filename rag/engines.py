@@ -1,0 +1,264 @@
+"""Answer engines behind one small interface.
+
+    class Engine(Protocol):
+        name: str
+        generative: bool
+        def draft(self, ctx: DraftContext, on_text=None) -> str     # text with [n] markers
+        def rewrite(self, prompt: str) -> str | None                 # a follow-up made standalone
+
+- `Extractive` quotes the best evidence sentences verbatim, each with its `[n]`; nothing is
+  invented, so it is the default and the fallback.
+- `OpenAICompatible` asks any OpenAI-compatible endpoint (client built in models.py).
+- `LlamaCpp` completes with a local GGUF; it owns the loaded model and its lock, and stops
+  within one token when `ctx.cancel` is set.
+A draft is never shown as it is: answer.py checks it (citations.py) first. Tests plug in a
+scripted engine through the same interface (tests/fakes.py).
+Not here: the refusal decision (answer.py), the check (citations.py).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import prompting as prompts
+from .errors import EngineError
+from .evidence import SentenceHit
+from .settings import Settings
+from .text import ANAPHOR, BOILERPLATE, asks_multiple, mentions, question_names
+from .types import Source
+
+TextCallback = Callable[[str], None]
+
+
+class Cancelled(Exception):
+    """The user stopped the answer."""
+
+
+@dataclass
+class DraftContext:
+    """What an engine drafts from: the question, the numbered sources, ranked evidence."""
+
+    question: str
+    sources: list[Source]
+    ranked: list[tuple[float, SentenceHit]] = field(default_factory=list)
+    cancel: threading.Event | None = None
+
+
+class Engine(Protocol):
+    name: str
+    generative: bool
+
+    def draft(self, ctx: DraftContext, on_text: TextCallback | None = None) -> str: ...
+
+    def rewrite(self, prompt: str) -> str | None: ...
+
+
+# ---- extractive ---------------------------------------------------------------------------
+class Extractive:
+    """Verbatim sentences: from the best paper, or one per paper when several are asked for."""
+
+    name = "extractive"
+    generative = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def rewrite(self, prompt: str) -> str | None:
+        return None
+
+    def draft(self, ctx: DraftContext, on_text: TextCallback | None = None) -> str:
+        return " ".join(f"{h.text} [{h.source + 1}]" for h in self.choose(ctx))
+
+    def choose(self, ctx: DraftContext) -> list[SentenceHit]:
+        sc = self.settings.scoring
+        ranked = [(adj, h) for adj, h in ctx.ranked if not BOILERPLATE.search(h.text)] or ctx.ranked
+        if not ranked:
+            return []
+        best_adj, best = ranked[0]
+        chosen = [best]
+        multi = asks_multiple(ctx.question)
+        qnames = list(question_names(ctx.question))
+        named = {i for i, s in enumerate(ctx.sources)
+                 if any(mentions(f"{s.paper.title} {s.paper.abstract}", n) for n in qnames)}
+        for adj, h in ranked[1:]:
+            if len(chosen) >= self.settings.max_answer_sentences:
+                break
+            same = [c for c in chosen if c.source == h.source]
+            if multi:  # one sentence from each of the papers that answer nearly as well
+                ok = not same and (adj >= sc.multi_keep * best_adj or (h.source in named and best.source in named))
+            else:  # one paper: precise citations first
+                ok = bool(same) and adj >= sc.single_keep * best_adj
+            if ok and h.score >= sc.min_evidence:
+                chosen.append(h)
+        if not multi:
+            chosen = _with_antecedents(chosen, ranked)
+        order = {c.source: k for k, c in reversed(list(enumerate(chosen)))}
+        chosen.sort(key=lambda c: (order[c.source], c.section != "abstract", c.start))
+        return chosen
+
+
+def _with_antecedents(chosen: list[SentenceHit], ranked: list[tuple[float, SentenceHit]]) -> list[SentenceHit]:
+    """Add the previous sentence before one that opens with a pronoun ("This ...")."""
+    out = list(chosen)
+    for c in chosen:
+        if not ANAPHOR.match(c.text):
+            continue
+        prev = max((h for _, h in ranked if h.source == c.source and h.section == c.section and h.end <= c.start),
+                   key=lambda h: h.end, default=None)
+        if prev is not None and all(p.key != prev.key for p in out):
+            out.append(prev)
+    return out
+
+
+# ---- the prompt's source block ---------------------------------------------------------------
+def _defang(text: str) -> str:
+    """Paper text cannot open or close a source block of its own."""
+    return re.sub(r"<(/?)\s*source", r"‹\1source", text, flags=re.I)
+
+
+def format_sources(sources: list[Source], budget_tokens: int, count: Callable[[str], int]) -> str:
+    """The numbered, delimited source block, trimmed to fit `budget_tokens`.
+
+    Sources are dropped from the end (lowest ranked) and, if one alone is too long, its
+    abstract is cut at a sentence boundary."""
+    blocks: list[str] = []
+    used = 0
+    for n, s in enumerate(sources, start=1):
+        title = _defang(s.paper.title).replace('"', "'")
+        head, tail = f'<source n="{n}" title="{title}">\n', "\n</source>"
+        body = _defang(s.paper.abstract + "".join(f"\n(p. {c.page}) {c.text}" for c in s.chunks if c.page))
+        cost = count(head + body + tail)
+        if used + cost > budget_tokens:
+            room = budget_tokens - used - count(head + tail)
+            if blocks or room < 40:
+                break
+            cut = ""
+            for sent in re.split(r"(?<=[.!?])\s+", body):
+                if count(cut + " " + sent) > room:
+                    break
+                cut = (cut + " " + sent).strip()
+            body, cost = cut, count(head + cut + tail)
+        blocks.append(head + body + tail)
+        used += cost
+    return "\n".join(blocks)
+
+
+# ---- generative ---------------------------------------------------------------------------------
+class OpenAICompatible:
+    """Any OpenAI-compatible chat endpoint."""
+
+    name = "openai"
+    generative = True
+
+    def __init__(self, settings: Settings, client: Any = None) -> None:
+        self.settings = settings
+        self._client = client
+        self._count: Callable[[str], int] | None = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            from .models import openai_client
+
+            self._client = openai_client(self.settings)
+        return self._client
+
+    def draft(self, ctx: DraftContext, on_text: TextCallback | None = None) -> str:
+        s = self.settings
+        if self._count is None:
+            from .models import token_counter
+
+            self._count = token_counter()
+        block = format_sources(ctx.sources, s.context_tokens, self._count)
+        return self.chat([
+            {"role": "system", "content": prompts.render("answer_system.md", s)},
+            {"role": "user", "content": prompts.render("answer_user.md", s, sources=block, question=ctx.question)},
+        ], on_text, ctx.cancel)
+
+    def rewrite(self, prompt: str) -> str | None:
+        return self.chat([{"role": "user", "content": prompt}])
+
+    def chat(self, messages: list[dict[str, str]], on_text: TextCallback | None = None,
+             cancel: threading.Event | None = None) -> str:
+        s = self.settings
+        client = self.client()
+        try:
+            stream = client.chat.completions.create(model=s.openai_model, messages=messages, temperature=s.temperature,
+                                                    max_tokens=s.max_new_tokens, stream=True)
+            text = ""
+            for chunk in stream:
+                if cancel is not None and cancel.is_set():
+                    stream.close()
+                    raise Cancelled()
+                if chunk.choices and chunk.choices[0].delta.content:
+                    text += chunk.choices[0].delta.content
+                    if on_text is not None:
+                        on_text(text)
+            return text.strip()
+        except Cancelled:
+            raise
+        except Exception as e:  # network, auth, model name...
+            raise EngineError(
+                f"The OpenAI-compatible endpoint {s.openai_base_url or 'api.openai.com'} failed: "
+                f"{type(e).__name__}: {str(e)[:200]}. Check OPENAI_BASE_URL, OPENAI_API_KEY and RAG_OPENAI_MODEL."
+            ) from e
+
+
+class LlamaCpp:
+    """A local GGUF model (by default the bundled Gemma 3 270M), loaded on first use."""
+
+    name = "llama-cpp"
+    generative = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._llama: Any = None
+        self._count: Callable[[str], int] | None = None
+        self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe
+
+    def draft(self, ctx: DraftContext, on_text: TextCallback | None = None) -> str:
+        if self._count is None:
+            from .models import token_counter
+
+            self._count = token_counter()
+        block = format_sources(ctx.sources, self.settings.local_context_tokens, self._count)
+        prompt = prompts.render("answer_completion.md", self.settings, sources=block, question=ctx.question)
+        return self.complete(prompt, stop=["\n\n", "Question:", "Sources:", "<source"], on_text=on_text, cancel=ctx.cancel)
+
+    def rewrite(self, prompt: str) -> str | None:
+        return None  # the small local model is not trusted with rewriting questions
+
+    def complete(self, prompt: str, *, stop: list[str], on_text: TextCallback | None = None,
+                 cancel: threading.Event | None = None) -> str:
+        """A plain completion, streamed token by token; `cancel` stops it within one token."""
+        from .models import load_llama
+
+        with self._lock:
+            if self._llama is None:
+                self._llama = load_llama(self.settings)
+            text = ""
+            try:
+                for chunk in self._llama.create_completion(prompt, stream=True, max_tokens=self.settings.max_new_tokens,
+                                                           temperature=self.settings.temperature, stop=stop):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled()
+                    text += str(chunk["choices"][0]["text"])
+                    if on_text is not None:
+                        on_text(text)
+            except (ValueError, RuntimeError) as e:  # e.g. a prompt longer than the context window
+                raise EngineError(f"The local model failed: {e}. Lower RAG_LOCAL_CONTEXT_TOKENS or raise RAG_LLAMA_N_CTX.") from e
+            return text.strip()
+
+
+def build_engine(name: str, settings: Settings) -> Engine:
+    """The engine called `name` (already resolved from "auto")."""
+    if name == "extractive":
+        return Extractive(settings)
+    if name == "openai":
+        return OpenAICompatible(settings)
+    if name == "llama-cpp":
+        return LlamaCpp(settings)
+    raise EngineError(f"Unknown engine {name!r}: expected extractive, openai or llama-cpp.")
