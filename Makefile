@@ -34,9 +34,11 @@ index: install
 run: install
 	$(BIN)/rag serve
 
-# The tests, then the regression eval with the default engine: it fails when a metric
-# falls below evals/baseline.json by more than the tolerance.
+# Lint and types, the tests, then the regression eval with the default engine: it fails
+# when a test-split metric falls below evals/baseline.json by more than the tolerance.
 test: install system-deps
+	$(BIN)/ruff check rag ui evals tests
+	$(BIN)/mypy rag ui evals
 	$(BIN)/python -m pytest -q
 	$(BIN)/rag eval --out .rag/eval-report
 
@@ -50,7 +52,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check rag ui evals tests
-	$(BIN)/mypy rag
+	$(BIN)/mypy rag ui evals
 
 clean:
 	rm -rf .rag .pytest_cache

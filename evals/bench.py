@@ -17,6 +17,8 @@ from pathlib import Path
 
 from rag import Assistant, Settings
 
+from .metrics import percentile
+
 QUESTIONS = [
     "How much does Tree-Planner reduce token consumption?",
     "What is SequenceMatch?",
@@ -37,13 +39,8 @@ QUESTIONS = [
 ]
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
 def line(name: str, ms: list[float]) -> str:
-    return f"{name:<28} p50 {statistics.median(ms):8.1f} ms   p95 {pct(ms, 0.95):8.1f} ms   (n={len(ms)})"
+    return f"{name:<28} p50 {statistics.median(ms):8.1f} ms   p95 {percentile(ms, 0.95):8.1f} ms   (n={len(ms)})"
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ in `history`; they are asked first and passed as the conversation.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from collections import defaultdict
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rag import Assistant, Settings, StoreError
+from rag.citations import parse_markers
 from rag.errors import UsageError
 from rag.retrieve import RANKERS
 from rag.store import paper_from_row
@@ -192,7 +192,7 @@ def run_peer(a: Assistant, rows: list[dict[str, Any]], engine: str, k: int) -> l
         else:
             resp = cqe.query(row["question"])
             answer = str(getattr(resp, "response", "") or "")
-            nums = [int(n) for n in re.findall(r"\[(\d+)\]", answer)]
+            nums = parse_markers(answer)
             cited = [resp.source_nodes[n - 1].node for n in dict.fromkeys(nums) if 0 < n <= len(resp.source_nodes)]
         records_ = a.store.get_papers([str(node.metadata["paper_id"]) for node in cited])
         citations = []

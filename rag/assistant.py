@@ -31,7 +31,7 @@ from .models import Embedder
 from .retrieve import HybridRetriever
 from .settings import Settings, apply_offline_environment
 from .store import Store
-from .text import content_terms, looks_like_instruction, sentence_spans, strip_instructions
+from .text import content_terms, fold, looks_like_instruction, sentence_spans, strip_instructions
 from .types import Answer, Filters, IngestReport, Paper, Source
 from .validate import validate_engine, validate_filters, validate_k, validate_question
 
@@ -106,9 +106,14 @@ class Assistant:
                 self.lexical.set_meta("version", stamp)
         return found
 
-    def papers(self) -> list[Paper]:
-        """The stored papers (without abstracts), in title order."""
-        return self.store.papers()
+    def papers(self, search: str = "") -> list[Paper]:
+        """The stored papers (without abstracts), in title order; `search` keeps those whose
+        title, id, authors or source contain it (ignoring case and accents)."""
+        papers = self.store.papers()
+        needle = fold(search).lower().strip()
+        if not needle:
+            return papers
+        return [p for p in papers if needle in fold(f"{p.title} {p.id} {'; '.join(p.authors)} {p.source}").lower()]
 
     def paper(self, paper_id: str) -> Paper | None:
         """One stored paper with its abstract."""

@@ -189,9 +189,7 @@ def _papers(args: argparse.Namespace, settings: Settings) -> int:
         removed = assistant.remove(args.remove)
         print(f"removed {len(removed)} paper(s): {', '.join(removed)}")
         return 0
-    needle = clean_text(args.search).lower()
-    rows = [p for p in assistant.papers()
-            if needle in f"{p.title} {p.id} {'; '.join(p.authors)}".lower()]
+    rows = assistant.papers(search=args.search)
     if args.json:
         for p in rows:
             print(json.dumps(p.model_dump(exclude={"abstract", "passages"}), ensure_ascii=False))

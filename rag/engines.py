@@ -28,7 +28,7 @@ from . import prompting as prompts
 from .errors import EngineError
 from .evidence import SentenceHit
 from .settings import Settings
-from .text import ANAPHOR, BOILERPLATE, asks_multiple, mentions, question_names
+from .text import ANAPHOR, BOILERPLATE, asks_multiple, mentions, question_names, sentences
 from .types import Source
 
 TextCallback = Callable[[str], None]
@@ -137,7 +137,7 @@ def format_sources(sources: list[Source], budget_tokens: int, count: Callable[[s
             if blocks or room < 40:
                 break
             cut = ""
-            for sent in re.split(r"(?<=[.!?])\s+", body):
+            for sent in sentences(body):
                 if count(cut + " " + sent) > room:
                     break
                 cut = (cut + " " + sent).strip()

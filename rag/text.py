@@ -160,28 +160,35 @@ def numbers(text: str) -> set[str]:
 
 
 # ---- names -------------------------------------------------------------------------
-_NAME = re.compile(r"\b(?:[A-Za-z]*[A-Z][A-Za-z]*[A-Z0-9][A-Za-z0-9]*|[A-Z][a-z]+-[A-Za-z0-9-]+|[A-Za-z]+-?\d[\w.-]*)\b")
+_NAME_TOKEN = re.compile(r"(?<![\w.-])[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*\*?")
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
+def is_name(token: str) -> bool:
+    """An acronym, CamelCase, a letter-and-digit token, or a capitalised hyphenated compound
+    (SATCOMP, SequenceMatch, GPT-4, Qwen2.5-32B-Instruct, Tree-Planner). All-caps stopwords
+    ("AT", "OR") are not names."""
+    core = token.strip(".-*")
+    if len(core) < 2 or core.replace(".", "").isdigit() or core.lower() in STOPWORDS:
+        return False
+    inner_upper = any(c.isupper() for c in core[1:])
+    letters_and_digits = any(c.isdigit() for c in core) and any(c.isalpha() for c in core)
+    return inner_upper or letters_and_digits or ("-" in core and core[0].isupper())
+
+
 def names(text: str) -> set[str]:
-    """Distinctive names: acronyms and CamelCase or digit-bearing tokens (GPT-4, SATCOMP,
-    DeepSeek-R1), read from the folded text. All-caps stopwords ("AT", "OR") are not names."""
-    out = set()
-    for m in _NAME.finditer(fold(text)):
-        tok = m.group(0).strip(".-")
-        if len(tok) >= 2 and not tok.isdigit() and tok.lower() not in STOPWORDS:
-            out.add(tok)
-    return out
+    """The distinctive names in the folded text (see `is_name`)."""
+    return {m.group(0).rstrip(".-") for m in _NAME_TOKEN.finditer(fold(text)) if is_name(m.group(0))}
 
 
 def question_names(question: str) -> set[str]:
     """What a question names: acronyms, CamelCase and digit-bearing tokens, and capitalised
     words after the first ("What does Coconut do?" -> {"Coconut"})."""
     out = names(question)
-    for w in re.findall(r"(?<![\w.*^-])[A-Za-z][\w*^-]*", fold(question))[1:]:
-        if w[0].isupper() and w.lower() not in STOPWORDS and len(w) > 2:
-            out.add(w.rstrip("*"))
+    for m in list(_NAME_TOKEN.finditer(fold(question)))[1:]:
+        w = m.group(0).rstrip(".-*")
+        if w[:1].isupper() and w.lower() not in STOPWORDS and len(w) > 2:
+            out.add(w)
     return out
 
 
@@ -253,7 +260,7 @@ def strip_instructions(question: str) -> str:
 # ---- question types ---------------------------------------------------------------------
 _QUANTITY = re.compile(
     r"\b(how (much|many|fast|large|long|big|often)|by how|what (percentage|percent|fraction|proportion|accuracy|"
-    r"score|speed-?up|improvement|rate|number)|\d)", re.I
+    r"score|speed-?up|improvement|rate|number))", re.I
 )
 NUMBER_WORDS = re.compile(
     r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|dozens?)\b",

@@ -33,6 +33,8 @@ def validate_k(k: object, settings: Settings) -> int | None:
         return None
     if isinstance(k, str) and k.strip().isdigit():
         k = int(k.strip())
+    if isinstance(k, float) and k.is_integer():  # a web slider sends 5.0
+        k = int(k)
     if isinstance(k, bool) or not isinstance(k, int):
         raise UsageError(f"k must be a whole number between 1 and {settings.max_k}, found {k!r}.")
     if not 1 <= k <= settings.max_k:

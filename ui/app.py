@@ -103,8 +103,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             raise user_error(e) from None
 
     def paper_rows(query: str = "") -> list[list[str]]:
-        q = (query or "").lower().strip()
-        return [[p.title, p.id] for p in assistant.papers() if q in p.title.lower() or q in p.id.lower()]
+        return [[p.title, p.id] for p in assistant.papers(search=query or "")]
 
     def header() -> str:
         return (f"## Ask the papers\n{assistant.store.paper_count()} papers indexed. Every sentence of an answer cites "
