@@ -10,30 +10,23 @@ how a claim is checked (citations.py).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from .citations import Segment, build_citations, check_answer, strip_markers
+from .citations import build_citations, check_answer, strip_markers
+from .compose import missing_sides, rank_segments
 from .engines import DraftContext, Engine, Extractive, TextCallback
-from .evidence import SentenceHit, SentenceIndex, rank_for_question
+from .evidence import FEATURES, SentenceHit, SentenceIndex, compared_papers, rank_for_question, signals
 from .settings import Settings
-from .text import mentions, question_names, sentence_spans
+from .text import asks_multiple, is_name, mentions, question_names, sentence_spans
 from .types import Answer, CheckReport, Filters, Source
 
 REFUSAL = "The indexed papers do not answer this question."
 Ranked = list[tuple[float, SentenceHit]]
-
-
-def rank_segments(segments: list[Segment], ranked: Ranked) -> list[Segment]:
-    """Give each segment the question-rank of its best evidence: a citation quotes the sentence
-    that answers the question best, whatever order the answer's sentences come in."""
-    order = {h.key: k for k, (_, h) in enumerate(ranked)}
-    for seg in segments:
-        seg.priority = min((order.get((i, sec, a), len(order)) for i, sec, a, _ in seg.evidence), default=len(order))
-    return segments
 
 
 class Answerer:
@@ -45,25 +38,37 @@ class Answerer:
         self.embed = embed
         self.extractive = Extractive(settings)
 
-    def refusal_reason(self, question: str, sources: list[Source], ranked: Ranked) -> str | None:
-        sc = self.settings.scoring
+    def rule_refusal(self, question: str, sources: list[Source], ranked: Ranked) -> str | None:
+        """Refusals by rule, before any score: nothing found, or a name no retrieved paper uses."""
         if not sources or not ranked:
             return "nothing in the index matches" if not sources else "the retrieved papers have no sentences"
         gone = [n for n in question_names(question)
                 if not any(mentions(f"{s.paper.title} {s.paper.abstract}", n) for s in sources)]
         if gone:
             return f"no retrieved paper mentions {', '.join(sorted(gone))}"
-        best_dense = max(s.dense for s in sources)
-        best = ranked[0][1].score
-        qnames = question_names(question)
-        top = f"{sources[0].paper.title} {sources[0].paper.abstract}"
-        if qnames and all(mentions(top, n) for n in qnames) and (best_dense >= sc.min_dense or best >= sc.min_evidence):
-            return None  # the question names what the top paper is about ("What is DoC?")
-        if best_dense < sc.min_dense:
-            return f"best chunk similarity {best_dense:.2f} < {sc.min_dense}"
-        if best < sc.min_evidence:
-            return f"best sentence score {best:.2f} < {sc.min_evidence}"
+        qnames = {n for n in question_names(question) if is_name(n)}  # distinctive names only: "GPT-4", not "Bayesian"
+        if len(qnames) > 1 and not asks_multiple(question) and len(compared_papers(question, sources, owners_only=True)) < 2 and not any(
+                all(mentions(f"{s.paper.title} {s.paper.abstract}", n) for n in qnames) for s in sources):
+            return f"no single paper mentions {', '.join(sorted(qnames))} together"
         return None
+
+    def gate(self, question: str, sources: list[Source], ranked: Ranked) -> tuple[str | None, float]:
+        """(why to refuse or None, the gate's probability that the papers answer the question)."""
+        rule = self.rule_refusal(question, sources, ranked)
+        if rule is not None:
+            return rule, 0.0
+        sc = self.settings.scoring
+        sig = signals(question, sources, ranked)
+        weights = [sc.gate_dense, sc.gate_sentence, sc.gate_evidence, sc.gate_focus, sc.gate_typed, sc.gate_topic,
+                   sc.gate_coverage]
+        p = 1.0 / (1.0 + math.exp(-(sc.gate_bias + sum(w * x for w, x in zip(weights, sig.vector())))))
+        if p < sc.gate_threshold:
+            what = ", ".join(f"{n} {v:.2f}" for n, v in zip(FEATURES, sig.vector()))
+            return f"the evidence does not answer it (gate {p:.2f} < {sc.gate_threshold}: {what})", p
+        return None, p
+
+    def refusal_reason(self, question: str, sources: list[Source], ranked: Ranked) -> str | None:
+        return self.gate(question, sources, ranked)[0]
 
     def refuse(self, question: str, sources: list[Source], engine: Engine, reason: str,
                filters: Filters | None = None) -> Answer:
@@ -78,16 +83,15 @@ class Answerer:
                on_text: TextCallback | None = None, cancel: threading.Event | None = None,
                filters: Filters | None = None) -> Answer:
         ranked = rank_for_question(question, qvec, sources, self.index, self.settings.scoring)
-        result = self._answer(question, sources, ranked, engine, on_text, cancel, filters)
-        result.confidence = ranked[0][1].score if ranked else 0.0
+        reason, p = self.gate(question, sources, ranked)
+        result = (self.refuse(question, sources, engine, reason, filters) if reason is not None
+                  else self._answer(question, sources, ranked, engine, on_text, cancel, filters))
+        result.confidence = p
         return result
 
     def _answer(self, question: str, sources: list[Source], ranked: Ranked, engine: Engine,
                 on_text: TextCallback | None, cancel: threading.Event | None, filters: Filters | None) -> Answer:
         t0 = time.perf_counter()
-        reason = self.refusal_reason(question, sources, ranked)
-        if reason is not None:
-            return self.refuse(question, sources, engine, reason, filters)
         ctx = DraftContext(question, sources, ranked, cancel)
         draft = engine.draft(ctx, on_text)
         t_gen = time.perf_counter()
@@ -99,7 +103,7 @@ class Answerer:
         if not engine.generative:
             if not segments:
                 return self.refuse(question, sources, engine, "no quoted sentence passed the check", filters)
-            text, cits = build_citations(segments, sources)
+            text, cits = build_citations(segments + missing_sides(question, sources), sources)
             return Answer(text=text, citations=cits, engine=engine.name, **base)  # type: ignore[arg-type]
         supported = report.kept + report.recited
         if not segments or supported < self.settings.scoring.fallback_min_supported * report.sentences:

@@ -24,7 +24,7 @@ from .corpus import CorpusRead, read_path
 from .engines import Cancelled, Engine, build_engine
 from .errors import EngineError, UsageError
 from .evidence import SentenceIndex
-from .followup import condense_rule, history_text, is_followup, validate_history
+from .followup import condense_rule, history_text, is_followup, previous_papers, validate_history
 from .ingest import ingest
 from .lexical import Lexical
 from .models import Embedder
@@ -162,11 +162,13 @@ class Assistant:
                  filters: Filters | dict[str, Any] | None = None, engine: str | Engine | None = None) -> list[Source]:
         """The top-k papers for `question` (prepared as `ask` prepares it), best first."""
         q = validate_question(question, self.settings)
-        _, query = self.prepare(q, validate_history(history), self.engine(engine))
+        turns = validate_history(history)
+        standalone, query = self.prepare(q, turns, self.engine(engine))
         if not query:
             return []
         self.lexical.sync()
-        return self.retriever.retrieve(query, k=validate_k(k, self.settings), filters=validate_filters(filters))
+        return self.retriever.retrieve(query, k=validate_k(k, self.settings), filters=validate_filters(filters),
+                                       prefer=previous_papers(turns) if standalone != q else None)
 
     def ask(
         self,
@@ -191,14 +193,16 @@ class Assistant:
         eng = self.engine(engine)
         k = validate_k(k, self.settings)
         flt = validate_filters(filters)
-        standalone, query = self.prepare(q, validate_history(history), eng)
+        turns = validate_history(history)
+        standalone, query = self.prepare(q, turns, eng)
         if not query:
             answer = self.answerer.refuse(q, [], eng, "the question holds only instructions")
             answer.timings_ms = {"retrieve": 0.0, "answer": 0.0, "total": (time.perf_counter() - t0) * 1000}
             return answer
         self.lexical.sync()
         qvec = self.embedder.encode([query])[0]
-        sources = self.retriever.retrieve(query, k=k, query_vec=qvec, filters=flt)
+        prefer = previous_papers(turns) if standalone != q else None  # a follow-up is about the previous answer's papers
+        sources = self.retriever.retrieve(query, k=k, query_vec=qvec, filters=flt, prefer=prefer)
         if on_sources is not None:
             on_sources(sources, eng)
         t1 = time.perf_counter()

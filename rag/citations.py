@@ -73,6 +73,7 @@ class Segment:
     text: str
     evidence: list[tuple[int, str, int, int]] = field(default_factory=list)
     priority: int = 0  # lower = stronger; a citation quotes its strongest segment's evidence
+    note: bool = False  # a line built by the code from stored records (no claim about a paper's content): no marker
 
 
 def consistent(claim: str, source: Source) -> tuple[bool, str]:
@@ -181,7 +182,10 @@ def build_citations(segments: list[Segment], sources: list[Source]) -> tuple[str
             mark = f"[{number[i]}, p. {page}]" if page else f"[{number[i]}]"
             if mark not in marks:
                 marks.append(mark)
-        parts.append(seg.text.rstrip() + " " + "".join(marks))
+        if seg.note:
+            parts.append(seg.text)
+        else:
+            parts.append(seg.text.rstrip() + " " + "".join(marks))
     citations = []
     for i, n in sorted(number.items(), key=lambda t: t[1]):
         p = sources[i].paper

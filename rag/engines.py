@@ -26,9 +26,19 @@ from typing import Any, Protocol
 
 from . import prompting as prompts
 from .errors import EngineError
-from .evidence import SentenceHit
+from .evidence import GENERIC_NAMES, SentenceHit, compared_papers, own_names
 from .settings import Settings
-from .text import ANAPHOR, BOILERPLATE, asks_multiple, mentions, question_names, sentences
+from .text import (
+    ANAPHOR,
+    BOILERPLATE,
+    NAMING,
+    Ask,
+    analyze_question,
+    content_terms,
+    mentions,
+    question_names,
+    sentences,
+)
 from .types import Source
 
 TextCallback = Callable[[str], None]
@@ -74,43 +84,84 @@ class Extractive:
         return " ".join(f"{h.text} [{h.source + 1}]" for h in self.choose(ctx))
 
     def choose(self, ctx: DraftContext) -> list[SentenceHit]:
-        sc = self.settings.scoring
+        """The answer's sentences, the one that carries the asked-for fact first."""
         ranked = [(adj, h) for adj, h in ctx.ranked if not BOILERPLATE.search(h.text)] or ctx.ranked
         if not ranked:
             return []
-        best_adj, best = ranked[0]
-        chosen = [best]
-        multi = asks_multiple(ctx.question)
-        qnames = list(question_names(ctx.question))
-        named = {i for i, s in enumerate(ctx.sources)
-                 if any(mentions(f"{s.paper.title} {s.paper.abstract}", n) for n in qnames)}
-        for adj, h in ranked[1:]:
+        ask = analyze_question(ctx.question)
+        if ask.kind == "comparison" or len(compared_papers(ctx.question, ctx.sources, owners_only=True)) > 1:
+            return self._sides(ctx, ranked)
+        if ask.kind == "list":
+            return self._each_paper(ctx, ranked)
+        return self._single(ctx, ranked, ask)
+
+    def _single(self, ctx: DraftContext, ranked: list[tuple[float, SentenceHit]], ask: Ask) -> list[SentenceHit]:
+        """One paper: the best sentence leads; a sentence naming the method leads instead when the
+        question asks which method it is; one more sentence only if it scores close and adds words."""
+        sc = self.settings.scoring
+        best_adj, lead = ranked[0]
+        mine = [(adj, h) for adj, h in ranked if h.source == lead.source]
+        if ask.kind == "definition":  # "What is X?": the sentence in which the paper introduces X leads
+            qnames = question_names(ctx.question)
+            intro = next((h for _, h in mine if NAMING.search(h.text) and any(mentions(h.text, n) for n in qnames)), None)
+            lead = intro or lead
+        chosen = [lead]
+        if ask.kind == "name" and not ask.entity and not _names_itself(lead, ctx.sources):
+            naming = next((h for _, h in mine if _names_itself(h, ctx.sources)), None)
+            if naming is not None:
+                chosen.insert(0, naming)  # "which approach ...?" is answered by the approach's name
+        for adj, h in mine:
             if len(chosen) >= self.settings.max_answer_sentences:
                 break
-            same = [c for c in chosen if c.source == h.source]
-            if multi:  # one sentence from each of the papers that answer nearly as well
-                ok = not same and (adj >= sc.multi_keep * best_adj or (h.source in named and best.source in named))
-            else:  # one paper: precise citations first
-                ok = bool(same) and adj >= sc.single_keep * best_adj
-            if ok and h.score >= sc.min_evidence:
-                chosen.append(h)
-        if not multi:
-            chosen = _with_antecedents(chosen, ranked)
-        order = {c.source: k for k, c in reversed(list(enumerate(chosen)))}
-        chosen.sort(key=lambda c: (order[c.source], c.section != "abstract", c.start))
+            if h in chosen or adj < sc.single_keep * best_adj or h.score < sc.min_sentence:
+                continue
+            if content_terms(h.text) <= frozenset().union(*(content_terms(c.text) for c in chosen)):
+                continue  # says nothing the chosen sentences do not
+            chosen.append(h)
+        return _with_antecedents(chosen, ranked)
+
+    def _each_paper(self, ctx: DraftContext, ranked: list[tuple[float, SentenceHit]]) -> list[SentenceHit]:
+        """"Which papers ...?": one sentence from each paper that answers nearly as well as the best,
+        preferring the sentence in which the paper names itself."""
+        sc = self.settings.scoring
+        best_adj = ranked[0][0]
+        chosen: list[SentenceHit] = []
+        for adj, h in ranked:
+            if len(chosen) >= self.settings.max_papers_listed or adj < sc.multi_keep * best_adj:
+                break
+            if any(c.source == h.source for c in chosen):
+                continue
+            naming = next((g for a, g in ranked if g.source == h.source and a >= sc.single_keep * adj
+                           and _names_itself(g, ctx.sources)), h)
+            chosen.append(naming)
         return chosen
+
+    def _sides(self, ctx: DraftContext, ranked: list[tuple[float, SentenceHit]]) -> list[SentenceHit]:
+        """A comparison: for each paper the question names, its best sentences on the compared aspect."""
+        sc = self.settings.scoring
+        chosen: list[SentenceHit] = []
+        for i in compared_papers(ctx.question, ctx.sources):
+            mine = [(a, h) for a, h in ranked if h.source == i][:2]
+            chosen += [h for a, h in mine if a >= sc.single_keep * mine[0][0]]
+        return chosen or [ranked[0][1]]
+
+
+def _names_itself(h: SentenceHit, sources: list[Source]) -> bool:
+    """The sentence uses its paper's own name (its title's short name, or a name it introduces)."""
+    return any(mentions(h.text, n) for n in own_names(sources[h.source]) if n.upper() not in GENERIC_NAMES) \
+        or bool(NAMING.search(h.text))
 
 
 def _with_antecedents(chosen: list[SentenceHit], ranked: list[tuple[float, SentenceHit]]) -> list[SentenceHit]:
-    """Add the previous sentence before one that opens with a pronoun ("This ...")."""
-    out = list(chosen)
+    """Put the previous sentence before one that opens with a pronoun ("This ...")."""
+    out: list[SentenceHit] = []
     for c in chosen:
-        if not ANAPHOR.match(c.text):
-            continue
-        prev = max((h for _, h in ranked if h.source == c.source and h.section == c.section and h.end <= c.start),
-                   key=lambda h: h.end, default=None)
-        if prev is not None and all(p.key != prev.key for p in out):
-            out.append(prev)
+        if ANAPHOR.match(c.text):
+            prev = max((h for _, h in ranked if h.source == c.source and h.section == c.section and h.end <= c.start),
+                       key=lambda h: h.end, default=None)
+            if prev is not None and all(p.key != prev.key for p in out + chosen):
+                out.append(prev)
+        out.append(c)
     return out
 
 

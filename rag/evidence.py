@@ -11,9 +11,11 @@ Not here: deciding to refuse (answer.py), checking claims (citations.py).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -21,15 +23,26 @@ from .settings import Scoring
 from .store import Store
 from .text import (
     BOILERPLATE,
+    CONTEXT,
+    FINDING,
     INTRO,
+    NAMING,
     NUMBER_WORDS,
-    asks_definition,
-    asks_quantity,
+    RESULT,
+    Ask,
+    analyze_question,
     content_terms,
+    fold,
+    is_name,
     mentions,
+    name_key,
+    names,
     numbers,
     question_names,
+    sentences,
+    stem,
     title_name,
+    words,
 )
 from .types import Source
 
@@ -127,29 +140,172 @@ def owners(text: str, sources: list[Source]) -> list[int]:
     return [i for i, s in enumerate(sources) if (n := title_name(s.paper.title)) and mentions(head, n)]
 
 
+def compared_papers(question: str, sources: list[Source], owners_only: bool = False) -> list[int]:
+    """The sources a comparison names, in the order the question names them: the paper that owns
+    the name (its title carries it, or its abstract introduces it), else (unless `owners_only`)
+    the best-ranked paper that uses it."""
+    out: list[int] = []
+    for name in sorted(question_names(question), key=lambda n: fold(question).find(fold(n))):
+        owner = [i for i, s in enumerate(sources) if owns(s, name)]
+        users = [] if owners_only else [i for i, s in enumerate(sources) if mentions(f"{s.paper.title} {s.paper.abstract}", name)]
+        pick = (owner or users)[:1]
+        out += [i for i in pick if i not in out]
+    return out
+
+
+_ALIAS = re.compile(r"\(\s*([A-Z][A-Za-z0-9*^+\-]{1,30})\s*\)")
+
+
+@lru_cache(maxsize=4096)
+def _own_names(title: str, abstract: str) -> frozenset[str]:
+    found = set(names(title)) | set(_ALIAS.findall(fold(abstract)))
+    head = title_name(title)
+    if head:
+        found.add(head)
+    for sent in sentences(abstract):
+        if NAMING.search(sent):
+            found |= names(sent)
+    return frozenset(found)
+
+
+def own_names(source: Source) -> frozenset[str]:
+    """What a paper calls its own: its title's names and short name, and the names its abstract
+    introduces ("we propose X", "(X)")."""
+    return _own_names(source.paper.title, source.paper.abstract)
+
+
+def owns(source: Source, name: str) -> bool:
+    """The paper is the one a name refers to: its own name, or a word of its title."""
+    return mentions(source.paper.title, name) or any(name_key(n) == name_key(name) for n in own_names(source))
+
+
 def rank_for_question(question: str, qvec: np.ndarray, sources: list[Source], index: SentenceIndex,
                       sc: Scoring) -> list[tuple[float, SentenceHit]]:
     """Source sentences ranked for answering: similarity and overlap with the question, the
-    paper's rank, the question's names, and the kind of answer it asks for."""
+    paper's rank, the question's names, and whether the sentence carries the kind of answer
+    the question asks for (a number about the asked-for thing, a name, a definition)."""
     hits = index.score(qvec, question, sources)
-    wants_number = asks_quantity(question)
-    defining = asks_definition(question)
+    ask = analyze_question(question)
     qnames = list(question_names(question))
+    distinctive = [n for n in qnames if is_name(n)]
+    about = [any(mentions(f"{s.paper.title} {s.paper.abstract}", n) for n in distinctive) for s in sources]
     ranked = []
     for h in hits:
+        if sources[h.source].topic < sc.min_topic and not about[h.source]:
+            continue  # a paper about something else: one planted sentence is not a paper about the question
         own = owners(h.text, sources)
         if own and h.source not in own:
             continue  # "Tree-Planner increases ..." written in another paper is not Tree-Planner's evidence
         adj = h.score + ((sc.rank_bonus_first, sc.rank_bonus_second)[h.source] if h.source < 2 else 0.0)
-        if wants_number and (numbers(h.text) - numbers(question) or NUMBER_WORDS.search(h.text)):
+        if ask.kind == "quantity" and (numbers(h.text) - numbers(question) or NUMBER_WORDS.search(h.text)):
             adj += sc.quantity_bonus
+        if ask.kind in ("quantity", "name") and carries(ask, h.text, question, own_names(sources[h.source])):
+            adj += sc.focus_bonus if ask.kind == "quantity" else sc.name_bonus
         named = sources[h.source].named or any(mentions(h.text, n) for n in qnames)  # a sentence of the named paper is about it
         if named:
             adj += sc.named_bonus
-        if defining and INTRO.search(h.text) and (named or not qnames):
+        if ask.kind == "definition" and INTRO.search(h.text) and (named or not qnames):
             adj += sc.intro_bonus
+        if ask.kind in ("definition", "how") and RESULT.search(h.text) and not NAMING.search(h.text):
+            adj -= sc.result_penalty
+        if CONTEXT.search(h.text) and not NAMING.search(h.text):
+            adj -= sc.context_penalty
+        elif FINDING.search(h.text):
+            adj += sc.finding_bonus
         if BOILERPLATE.search(h.text):
             adj -= sc.boilerplate_penalty
         ranked.append((adj, h))
     ranked.sort(key=lambda t: t[0], reverse=True)
     return ranked
+
+
+@dataclass
+class Signals:
+    """What the refusal gate weighs: how well the retrieved evidence answers the question."""
+
+    dense: float  # best chunk cosine: does a paper's passage match the question's topic?
+    sentence: float  # best single-sentence cosine among the retrieved papers
+    evidence: float  # best evidence score (cosine + weighted word overlap) of a sentence
+    focus: float  # share of the asked-for terms ("learning rate", "GPUs") the best such sentence carries
+    typed: float  # 1 when a top sentence carries the kind of answer asked for (a number near the focus, a name)
+    topic: float  # how close the question is to the best sentence's paper as a whole
+    named: float  # share of the question's names that one retrieved paper uses (they belong together)
+    coverage: float  # share of the question's other content words that the best paper uses
+
+    def vector(self) -> list[float]:
+        return [self.dense, self.sentence, self.evidence, self.focus, self.typed, self.topic, self.coverage]
+
+
+FEATURES = ("dense", "sentence", "evidence", "focus", "typed", "topic", "coverage")
+_GENERIC_QUANTITY = frozenset(
+    stem(w) for w in "score accuracy percentage percent number rate performance result value share fraction proportion".split()
+)
+
+
+GENERIC_NAMES = frozenset("LLM LLMS RL AI ML NLP DNN CNN RNN GPU GPUS API SOTA".split())  # words, not names of things
+
+
+def signals(question: str, sources: list[Source], ranked: list[tuple[float, SentenceHit]], top: int = 8) -> Signals:
+    """The gate's inputs, from the question's kind and the best `top` evidence sentences (of the
+    best sentence's paper, unless the question spans papers)."""
+    if not sources or not ranked:
+        return Signals(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    ask = analyze_question(question)
+    qnames = question_names(question)
+    texts = [f"{s.paper.title} {s.paper.abstract}" for s in sources]
+    named = max(sum(mentions(t, n) for n in qnames) / len(qnames) for t in texts) if qnames else 1.0
+    own = frozenset().union(*(content_terms(n) for n in qnames)) if qnames else frozenset()
+    rest = content_terms(question) - own
+    best = ranked[0][1]
+    paper = content_terms(texts[best.source])
+    coverage = len(rest & paper) / len(rest) if rest else 1.0
+    # What the answer must be about: the asked-for terms, or else the question's own words (its names aside).
+    focus = focus_terms(ask) or rest
+    typed_kind = ask.kind == "quantity"  # a number is unambiguous; whether a name answers "which X" is not
+    pool = ranked if ask.kind in ("list", "comparison") else [t for t in ranked if t[1].source == best.source]
+    share, typed = 0.0, 0.0
+    for _, h in pool[:top]:
+        terms = content_terms(h.text)
+        s = len(focus & terms) / len(focus) if focus else 1.0
+        share = max(share, s)
+        if typed_kind and s > 0 and carries(ask, h.text, question, own_names(sources[h.source])):
+            typed = 1.0
+    if not typed_kind:
+        typed = share  # no kind of answer asked for: how much of the question's words the evidence uses
+    return Signals(max(s.dense for s in sources), max(s.sentence for s in sources), best.score, share, typed,
+                   sources[best.source].topic, named, coverage)
+
+
+def focus_terms(ask: Ask) -> frozenset[str]:
+    """The asked-for terms that an answering sentence must use ("score" or "rate" alone say nothing)."""
+    return ask.focus - _GENERIC_QUANTITY if ask.kind == "quantity" else ask.focus
+
+
+def carries(ask: Ask, text: str, question: str, own_names: frozenset[str] = frozenset()) -> bool:
+    """Does the sentence hold the kind of thing asked for, next to what is asked about? A number
+    within a few words of the counted thing ("12 GPUs"), a name for "which model/benchmark"."""
+    if ask.kind == "quantity":
+        new = numbers(text) - numbers(question)
+        if not new and not NUMBER_WORDS.search(text):
+            return False
+        counted = ask.anchor - _GENERIC_QUANTITY
+        anchor = counted or focus_terms(ask)
+        if not anchor:
+            return True
+        toks = words(text)
+        near = [i for i, w in enumerate(toks) if stem(w) in anchor]
+        nums = [i for i, w in enumerate(toks) if any(c.isdigit() for c in w) or NUMBER_WORDS.fullmatch(w)]
+        if counted:  # "how many GPUs": the number counts them ("12 GPUs", "5.2% more problems")
+            return any(0 < i - j <= 3 for i in near for j in nums)
+        return any(abs(i - j) <= 8 for i in near for j in nums)
+    if ask.kind == "name":
+        terms = content_terms(text)
+        if ask.entity:  # "which teacher model / datasets": a name other than the paper's own, where it speaks of them
+            found = {n for n in names(text) - names(question) if n.upper() not in GENERIC_NAMES}
+            own = {name_key(n) for n in own_names}
+            about = bool(ask.focus & terms) or stem(ask.head) in terms or not ask.focus
+            return about and any(name_key(n) not in own for n in found)
+        if ask.focus:  # "what shaping technique": the sentence speaks of shaping
+            return bool(ask.focus & terms)
+        return bool(names(text) - names(question)) or bool(NAMING.search(text))  # "which approach": it names itself
+    return True

@@ -59,6 +59,12 @@ def _prev(history: list[Any]) -> dict[str, Any] | None:
     return None
 
 
+def previous_papers(history: list[Any]) -> list[str]:
+    """The papers the last answered turn cited: what a follow-up refers to."""
+    prev = _prev(history)
+    return [str(c["paper_id"]) for c in prev["citations"] if c.get("paper_id")] if prev else []
+
+
 def _first_name_at(question: str) -> int:
     """Character offset of the first name the question uses itself (len(question) if none)."""
     for m in _TOKEN.finditer(question):
@@ -73,7 +79,7 @@ def is_followup(question: str) -> bool:
     if _ELLIPSIS.match(q):
         return True
     m = _ANAPHOR.search(q)
-    return bool(m) and m.start() < _first_name_at(q)
+    return m is not None and m.start() < _first_name_at(q)
 
 
 def subject(prev: dict[str, Any]) -> str:
@@ -90,7 +96,7 @@ def subject(prev: dict[str, Any]) -> str:
     for i in range(len(words)):  # the longest run of capitalised words or names the paper itself uses
         for j in range(i + 1, min(i + 5, len(words)) + 1):
             run = words[i:j]
-            if all(w[:1].isupper() or is_name(w) for w in run) and i > 0 and mentions(paper, " ".join(run)):
+            if all(w[:1].isupper() or is_name(w) or "-" in w for w in run) and i > 0 and mentions(paper, " ".join(run)):
                 if len(" ".join(run)) > len(best):
                     best = " ".join(run)
     return best or " ".join(title.split()[:6])

@@ -87,8 +87,10 @@ class HybridRetriever:
         return Scope(where=where, paper_ids=ids)
 
     def retrieve(self, question: str, *, k: int | None = None, query_vec: np.ndarray | None = None,
-                 filters: Filters | None = None, rankers: tuple[str, ...] = RANKERS) -> list[Source]:
-        """The top `k` papers for `question`, best first. `rankers` limits the fusion (ablations)."""
+                 filters: Filters | None = None, rankers: tuple[str, ...] = RANKERS,
+                 prefer: list[str] | None = None) -> list[Source]:
+        """The top `k` papers for `question`, best first. `rankers` limits the fusion (ablations);
+        `prefer` names papers a follow-up is about (the previous answer's), which get `followup_bonus`."""
         k = k or self.settings.top_k
         scope = self.scope(filters)
         if scope.empty:
@@ -133,11 +135,26 @@ class HybridRetriever:
             for rank, pid in enumerate(dict.fromkeys(order), start=1):
                 fused[pid] += weights[name] / (sc.rrf_k + rank)
                 best[pid].ranks[name] = rank
+        allowed = set(scope.paper_ids) if scope.paper_ids is not None else None
+        for pid in prefer or []:
+            if allowed is None or pid in allowed:
+                fused[pid] += sc.followup_bonus
         ranked = sorted(fused, key=lambda p: (best[p].named, fused[p]), reverse=True)
-        records = self.store.get_papers(ranked[: k + 5])  # a few spare: incomplete papers have no record
-        ranked = [p for p in ranked if p in records][:k]
+        records = self.store.get_papers(list(dict.fromkeys(ranked[: k + 5] + [o[0] for o in lists.values() if o])))
+        ranked = [p for p in ranked if p in records]
+        # Each ranker's best paper stays in: rank 1 in two rankers must not lose to rank 3 in three.
+        top = ranked[:k]
+        for order in lists.values():
+            first = next((p for p in order if p in records), None)
+            if first is not None and first not in top and sc.keep_ranker_best and len(top) == k:
+                spare = [p for p in reversed(top) if not any(o and o[0] == p for o in lists.values())]
+                if spare:
+                    top.remove(spare[0])
+                    top.append(first)
+        ranked = top
         chunk_ids = [c for p in ranked for c in best[p].chunks]
         texts = self.store.chunk_texts(chunk_ids) if chunk_ids else {}
+        topics = self.store.paper_vectors(ranked)
         sources = []
         for rank, pid in enumerate(ranked, start=1):
             b = best[pid]
@@ -146,8 +163,9 @@ class HybridRetriever:
                          score=fused[pid], dense=cos, bm25=b.chunk_bm25.get(c))
                 for c, cos in b.chunks.items() if c in texts
             ]
-            sources.append(Source(rank=rank, paper=records[pid], score=fused[pid], dense=b.dense,
-                                  sentence=b.sentence, bm25=b.bm25, named=b.named, chunks=hits))
+            topic = float(topics[pid] @ query_vec) if pid in topics else 0.0
+            sources.append(Source(rank=rank, paper=records[pid], score=fused[pid], dense=b.dense, sentence=b.sentence,
+                                  bm25=b.bm25, named=b.named, topic=topic, chunks=hits))
         return sources
 
     def _named(self, question: str, scope: Scope, best: dict[str, _Best]) -> list[str]:
@@ -158,9 +176,14 @@ class HybridRetriever:
         total = max(self.lexical.counts()[0], 1)
         common = max(sc.name_min_papers, sc.name_max_share * total)
         allowed = set(scope.paper_ids) if scope.paper_ids is not None else None
-        keys = set(name_keys_in(question)) | {name_key(n) for n in question_names(question)}
+        named_keys = {name_key(n) for n in question_names(question)}
+        keys = set(name_keys_in(question)) | named_keys
         score: dict[str, float] = defaultdict(float)
-        for _key, found in self.lexical.names_for(keys).items():
+        for key, found in self.lexical.names_for(keys).items():
+            if key not in named_keys:  # a run of plain words ("tree planner") may only spell a title's own name
+                found = [f for f in found if f[1]]
+                if not found:
+                    continue
             titled = [(p, ph) for p, t, ph in found if t]
             distinctive = len(found) <= common
             if titled and self.lexical.phrase_papers(titled[0][1], int(common) + 1) > common:

@@ -44,8 +44,10 @@ class Scoring(BaseModel):
     second_chunk_share: float = Field(
         default=0.25, ge=0, le=1, description="A paper is as good as its best hit plus this share of its second: two hits are more evidence than one."
     )
-    named_title_bonus: float = Field(
-        default=0.05, ge=0, description="A paper whose title carries a name the question uses outranks papers that merely mention it."
+    keep_ranker_best: bool = Field(
+        default=True,
+        description="Keep each ranker's best paper in the top k: a paper that one sentence or one rare term matches exactly "
+        "must not be crowded out by papers every ranker finds middling (RRF rewards consensus).",
     )
     name_max_share: float = Field(
         default=0.05, gt=0, le=1,
@@ -60,18 +62,67 @@ class Scoring(BaseModel):
 
     # --- evidence: ranking source sentences against the question --------------------
     lexical_weight: float = Field(default=0.35, ge=0, description="Sentence score = cosine + this x share of the question's content words it contains.")
-    rank_bonus_first: float = Field(default=0.08, ge=0, description="Prefer sentences of the best-ranked paper: retrieval saw the whole paper.")
+    rank_bonus_first: float = Field(
+        default=0.08, ge=0,
+        description="Prefer sentences of the best-ranked paper: four rankers saw the whole paper, one sentence's cosine is noisier (0.15, 0.3, 0.6 were worse on dev).",
+    )
     rank_bonus_second: float = Field(default=0.04, ge=0, description="A smaller preference for the second-ranked paper.")
-    quantity_bonus: float = Field(default=0.15, ge=0, description="'How much / how many' questions want a sentence with a number.")
+    quantity_bonus: float = Field(
+        default=0.15, ge=0, description="'How much / how many' questions want a sentence with a number next to the asked-for thing."
+    )
+    focus_bonus: float = Field(
+        default=0.10, ge=0, description="More when the number sits next to the asked-for thing ('12 GPUs' for 'how many GPUs')."
+    )
+    name_bonus: float = Field(
+        default=0.10, ge=0, description="'Which model / benchmark / method' questions want a sentence that names one."
+    )
     named_bonus: float = Field(default=0.10, ge=0, description="A sentence that uses a name the question asks about is about the asked thing.")
     intro_bonus: float = Field(default=0.12, ge=0, description="'What is X' wants the sentence that introduces X ('we propose X, ...').")
+    context_penalty: float = Field(
+        default=0.10, ge=0,
+        description="Background sentences ('Recent work ...', '... remains an open problem') restate a question without answering it.",
+    )
+    finding_bonus: float = Field(
+        default=0.05, ge=0, description="Sentences stating a finding ('we show that ...') are where abstracts answer questions."
+    )
+    result_penalty: float = Field(
+        default=0.08, ge=0,
+        description="'What is X / how does X work' wants what X is, not how well it scores ('outperforms', 'achieves').",
+    )
+    followup_bonus: float = Field(
+        default=0.05, ge=0,
+        description="A follow-up ('what does it cost?') is about the paper the previous answer cited: added to its fused score.",
+    )
     boilerplate_penalty: float = Field(default=0.30, ge=0, description="Code links and 'project page' sentences never answer a question.")
-    single_keep: float = Field(default=0.75, gt=0, le=1, description="Add a further sentence of the same paper only when it scores this share of the best.")
-    multi_keep: float = Field(default=0.65, gt=0, le=1, description="For multi-paper questions, add another paper's best sentence at this share of the best.")
+    single_keep: float = Field(default=0.5, gt=0, le=1, description="Add a further sentence of the same paper when it scores this share of the best and adds words (tuned on dev: a second sentence often holds the asked-for detail).")
+    multi_keep: float = Field(default=0.5, gt=0, le=1, description="For multi-paper questions, add another paper's best sentence at this share of the best (tuned on dev: such papers often answer in other words).")
 
     # --- refusal --------------------------------------------------------------------
-    min_evidence: float = Field(default=0.30, description="Refuse when the best supporting sentence scores below this (cosine + lexical).")
-    min_dense: float = Field(default=0.25, description="Refuse when no chunk's cosine similarity to the question reaches this.")
+    min_topic: float = Field(
+        default=0.12,
+        description="A paper whose abstract as a whole sits below this cosine to the question, and which uses none of the "
+        "question's distinctive names, gives no evidence: a planted sentence ('The capital of France is Berlin.') in a "
+        "paper about something else answers nothing (such a paper sat at 0.07; answerable dev questions at 0.16 and up).",
+    )
+    min_sentence: float = Field(
+        default=0.30, description="An extractive answer adds a further sentence only when it scores at least this (cosine + lexical)."
+    )
+    # The gate: p = sigmoid(bias + sum of weight x signal) over rag.evidence.Signals; answer when p >= gate_threshold.
+    # Fitted by `python -m evals.calibrate` on the dev questions only (non-negative logistic regression; the
+    # threshold refuses the most unanswerable dev questions while wrongly refusing at most 3% of answerable ones).
+    gate_sentence: float = Field(default=2.868, ge=0, description="Weight of the best sentence's cosine: a sentence that restates the question is a sign of an answer (fitted on dev).")
+    gate_evidence: float = Field(default=0.852, ge=0, description="Weight of the best evidence score (cosine + word overlap): meaning and words together mark a real match (fitted on dev).")
+    gate_dense: float = Field(default=1.504, ge=0, description="Weight of the best chunk cosine: the question is about what some passage is about (fitted on dev).")
+    gate_focus: float = Field(default=0.0, ge=0, description="Weight of the share of asked-for terms ('learning rate', 'GPUs') the evidence uses; 'typed' carries it (fitted on dev to 0).")
+    gate_typed: float = Field(default=1.514, ge=0, description="Weight of 'the evidence holds what is asked for' (for 'how many/much': a number next to the counted thing; otherwise: the share of the question's words it uses): the main sign that a detail is really given (fitted on dev).")
+    gate_topic: float = Field(default=0.0, ge=0, description="Weight of the question's closeness to the best paper as a whole (fitted on dev to 0; min_topic works as a floor instead).")
+    gate_coverage: float = Field(default=0.0, ge=0, description="Weight of the share of the question's other words the best paper uses (fitted on dev to 0: paraphrases avoid the paper's words as much as near-misses do).")
+    gate_bias: float = Field(default=-2.249, description="Intercept of the gate (fitted on dev).")
+    gate_threshold: float = Field(
+        default=0.55, gt=0, lt=1,
+        description="Answer when the gate's probability reaches this: on dev it wrongly refused 1.6% of answerable questions "
+        "and itself refused 35% of the unanswerable ones (the rules refuse most of the others).",
+    )
 
     # --- the citation check -----------------------------------------------------------
     support_close: tuple[float, float] = Field(
@@ -183,7 +234,10 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(default=2000, description="Longest accepted question.", ge=10)
     max_answer_sentences: int = Field(
-        default=3, description="Most sentences in an extractive answer.", ge=1, le=10
+        default=3, description="Most sentences in an extractive answer about one paper.", ge=1, le=10
+    )
+    max_papers_listed: int = Field(
+        default=4, description="Most papers an extractive answer to 'which papers ...?' quotes, one sentence each.", ge=1, le=10
     )
     scoring: Scoring = Field(default_factory=Scoring, description="Weights and thresholds, each with its reason.")
     prompts_dir: Path | None = Field(

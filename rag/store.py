@@ -293,12 +293,23 @@ class Store:
 
     def get_papers(self, ids: list[str]) -> dict[str, Paper]:
         """Full records (with abstracts) of the stored papers among `ids`."""
+        ids = list(dict.fromkeys(ids))
         out: dict[str, Paper] = {}
         for b in range(0, len(ids), BATCH):
             with self.io("reading papers"):
                 got = self.paper_rows.get(ids=ids[b : b + BATCH], include=["metadatas", "documents"])
             for rid, meta, doc in zip(got["ids"], got["metadatas"] or [], got["documents"] or []):
                 out[rid] = paper_from_row(rid, meta, doc or "")
+        return out
+
+    def paper_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Each paper's vector (the mean of its abstract's chunk vectors): what the paper is about."""
+        out: dict[str, np.ndarray] = {}
+        for b in range(0, len(ids), BATCH):
+            with self.io("reading papers"):
+                got = self.paper_rows.get(ids=ids[b : b + BATCH], include=["embeddings"])
+            for rid, vec in zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else []):
+                out[rid] = np.asarray(vec, dtype=np.float32)
         return out
 
     def stored_hashes(self, ids: list[str]) -> dict[str, str]:

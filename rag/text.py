@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 import snowballstemmer
@@ -130,8 +131,12 @@ _STEMMER = snowballstemmer.stemmer("english")
 
 @lru_cache(maxsize=131072)
 def stem(w: str) -> str:
-    """The Snowball (Porter2) stem of a lower-case word: reduce, reduced, reduces -> reduc."""
-    return str(_STEMMER.stemWord(w)) if w.isalpha() else w
+    """The Snowball (Porter2) stem of a lower-case word: reduce, reduced, reduces -> reduc
+    (and a plain plural s off acronyms: gpus -> gpu)."""
+    if not w.isalpha():
+        return w
+    out = str(_STEMMER.stemWord(w))
+    return out[:-1] if out == w and len(w) > 3 and w.endswith("s") and not w.endswith("ss") else out
 
 
 @lru_cache(maxsize=65536)
@@ -171,6 +176,8 @@ def is_name(token: str) -> bool:
     core = token.strip(".-*")
     if len(core) < 2 or core.replace(".", "").isdigit() or core.lower() in STOPWORDS:
         return False
+    if core[0].isdigit():  # "32B", "1.5B", "3D" are names of sizes; "3.1-based" is not a name
+        return bool(re.fullmatch(r"\d+(\.\d+)?[A-Za-z]{1,2}", core))
     inner_upper = any(c.isupper() for c in core[1:])
     letters_and_digits = any(c.isdigit() for c in core) and any(c.isalpha() for c in core)
     return inner_upper or letters_and_digits or ("-" in core and core[0].isupper())
@@ -236,7 +243,7 @@ _INSTRUCTION = re.compile(
     r"|\b(assistants?|language models?|llms?|chatbots?|ai)\s*(must|should|shall|will)\s+(say|answer|reply|respond|cite|state|report|write)\b"
     r"|(^|\b(and|then|now|just|please|always)\b|[,;:]\s*)\s*(respond|reply|answer|say|print|output|write|state|report)\b"
     r".{0,40}\b(only|exactly|verbatim|instead|that)\b"
-    r"|\bcite\b.{0,60}\bas\b.{0,30}\bsource\b|\bwhen asked\b"
+    r"|\bcite\b.{0,60}\bas\b.{0,30}\bsource\b"
     r"|\bprint (your|the) (prompt|instructions)\b|\bas an ai\b|\bjailbreak\b",
     re.I,
 )
@@ -269,6 +276,26 @@ NUMBER_WORDS = re.compile(
 _DEFINE = re.compile(
     r"^\s*(what|who)\s+(is|are|was|were)\b|^\s*what does\b.*\bdo\b|^\s*how does\b.*\bwork\b|^\s*(describe|explain)\b",
     re.I,
+)
+NAMING = re.compile(
+    r"\b(we (propose|introduce|present|develop|call|dub|name|term|design)|called|named|dubbed|termed|"
+    r"which we (call|name|term|dub))\b", re.I
+)
+CONTEXT = re.compile(
+    r"^(recent(ly)?|however|despite|while|although|in recent years|traditionally|existing|current|prior|previous|"
+    r"a (fundamental|central|key|long-standing|major) (question|problem|challenge))\b"
+    r"|\b(remains? (an? )?(open|challenge|unclear|elusive)|is widely believed|have attracted|has attracted|"
+    r"has gained|have shown promise|is (a )?(crucial|fundamental|challenging|important))\b",
+    re.I,
+)
+FINDING = re.compile(
+    r"\b(we (show|find|found|demonstrate|prove|observe|reveal|establish|identify|derive)|our (results|findings|analysis|"
+    r"experiments) (show|suggest|reveal|demonstrate|indicate)|results (show|demonstrate|indicate)|this (shows|suggests|reveals))\b",
+    re.I,
+)
+RESULT = re.compile(
+    r"\b(experiments?|empirical(ly)?|evaluations?|benchmarks?) (show|demonstrate|indicate|on)\b|\b(outperforms?|achieves?|"
+    r"state-of-the-art|sota)\b", re.I
 )
 INTRO = re.compile(
     r"\b(we (propose|introduce|present|develop|call|dub|name|term)|called|named|dubbed|termed|is an?|are)\b", re.I
@@ -309,3 +336,116 @@ def asks_comparison(question: str) -> bool:
 def asks_multiple(question: str) -> bool:
     """'Which papers ...', 'list the methods that ...', or a comparison: the answer spans papers."""
     return bool(_MULTI.search(question)) or asks_comparison(question)
+
+
+# ---- what a question asks for -------------------------------------------------------------
+_STOP_AT = frozenset(
+    """do does did is are was were has have had can could would will should shall may might lets let allows allow
+    makes make gives give provides provide keeps keep uses use used places place trains train reach reaches reached
+    achieve achieves achieved obtain obtains obtained show shows find finds propose proposes proposed help helps
+    improve improves and or of on in for to from with by at as that than when where while""".split()
+)
+ENTITIES = frozenset(
+    """model benchmark dataset solver baseline library tool environment simulator agent network architecture optimizer
+    classifier estimator language""".split()
+)
+NAMEABLE = frozenset(
+    """method approach framework model system scheme algorithm benchmark dataset technique recipe work paper
+    architecture classifier solver metric tool procedure paradigm library agent environment simulator baseline
+    family loss objective strategy optimizer estimator network""".split()
+)
+_MODIFIERS = frozenset(
+    """single existing new main key specific particular different first best simple general novel same other previous
+    original overall final certain large small learned kind type sort exact precise""".split()
+)
+_QUANTITY_HEADS = frozenset(
+    """percentage percent fraction share proportion accuracy score rate number size speedup speed-up improvement
+    gain reduction increase factor gap fid bleu auc f1 error loss ratio length count""".split()
+)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a question asks for: its `kind` and the stemmed `focus` terms the answer must be about.
+
+    kinds: quantity (a number), name (which method/benchmark/model...), definition, reason (why),
+    yesno, comparison, list (which papers), how (a mechanism), other."""
+
+    kind: str
+    focus: frozenset[str]
+    anchor: frozenset[str] = frozenset()  # the counted thing of "how many X ..." (X's head word)
+    entity: bool = False  # "which model / benchmark / solver": a named thing other than the paper's own method
+    head: str = ""  # the asked-for noun ("model", "dataset", "technique")
+
+
+def _head_words(rest: str, limit: int = 4) -> list[str]:
+    out: list[str] = []
+    for w in re.findall(r"[A-Za-z0-9][\w^*.-]*", rest):
+        lw = w.lower().rstrip(".")
+        if lw in _STOP_AT or (out and lw in STOPWORDS and lw.rstrip("s") not in NAMEABLE | ENTITIES):
+            break
+        if lw not in ("the", "a", "an"):
+            out.append(lw)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def analyze_question(question: str) -> Ask:
+    """The kind of answer a question wants and the terms that answer must be about
+    ("How many GPUs were used?" -> quantity, {gpu}; "Which base models does X build on?" ->
+    name, {base, model}; "What is SequenceMatch?" -> definition, {})."""
+    q = " ".join(fold(question).split())
+    low = q.lower()
+    low = re.sub(r"^(and|so|but|also|then|now|ok|okay)\b[\s,]*", "", low)
+    low = re.sub(r"^(according to [^,]{0,120},|in [^,]{0,80},|for [^,]{0,80},|on [^,]{0,80},|up to)\s*", "", low)
+    low = re.sub(r"^(on|in|for|from|to|at|with|by|under|over|between)\s+(?=(which|what)\b)", "", low)
+    own = frozenset().union(*(content_terms(n) for n in question_names(q))) if question_names(q) else frozenset()
+
+    def terms_of(words: list[str]) -> frozenset[str]:
+        return frozenset(stem(w) for w in words if w not in STOPWORDS and w not in NAMEABLE and len(w) > 1
+                         and w.rstrip("s") not in NAMEABLE and w not in _MODIFIERS and not NUMBER_WORDS.fullmatch(w))
+
+    if asks_multiple(q) and not asks_comparison(q):
+        return Ask("list", frozenset())
+    if asks_comparison(q):
+        return Ask("comparison", frozenset())
+    m = re.match(r"(?:how many|how much)\s+(.*)", low)
+    if m:
+        words = _head_words(m.group(1))
+        focus = terms_of(words) if words and words[0] not in ("does", "do", "did", "is", "are", "can") else frozenset()
+        if not focus:  # "how much does X reduce token consumption" -> what is reduced
+            focus = content_terms(re.sub(r"\b(does|do|did|is|are|was|were|more|less|faster|better)\b", " ", m.group(1))) - own
+            return Ask("quantity", focus)
+        return Ask("quantity", focus, terms_of(words[-1:]) or focus)
+    m = re.match(r"(?:by how much|to what extent)\s+(.*)", low)
+    if m:
+        return Ask("quantity", content_terms(m.group(1)) - own)
+    m = re.match(r"(?:what|which)\s+(.*)", low)
+    if m:
+        rest = m.group(1)
+        if re.match(r"(is|are|was|were)\b", rest) or re.match(r"does\b.*\bdo\b", rest):
+            m2 = re.match(r"(?:is|are|was|were)\s+the\s+(.*?)\s+(?:of|in|for|that|used|does)\b", rest)
+            if m2:
+                words = _head_words(m2.group(1))
+                kind = "quantity" if any(w in _QUANTITY_HEADS for w in words) else "other"
+                return Ask(kind, terms_of(words))
+            return Ask("definition", frozenset())
+        words = _head_words(rest)
+        if not words:
+            return Ask("other", frozenset())
+        if any(w in _QUANTITY_HEADS for w in words):
+            return Ask("quantity", terms_of(words))
+        if any(w.rstrip("s") in NAMEABLE or w in NAMEABLE for w in words):
+            head = next(w.rstrip("s") for w in reversed(words) if w.rstrip("s") in NAMEABLE or w in NAMEABLE)
+            return Ask("name", terms_of(words), entity=head in ENTITIES, head=head)
+        return Ask("other", terms_of(words))
+    if re.match(r"why\b", low):
+        return Ask("reason", frozenset())
+    if re.match(r"(who|whom|whose)\b", low):
+        return Ask("name", frozenset())
+    if re.match(r"how\b", low):
+        return Ask("definition" if asks_definition(q) else "how", frozenset())
+    if re.match(r"(is|are|does|do|did|can|could|would|will|should|was|were|has|have)\b", low):
+        return Ask("yesno", frozenset())
+    return Ask("definition" if asks_definition(q) else "other", frozenset())

@@ -77,6 +77,7 @@ class Source(BaseModel):
     sentence: float = Field(default=0.0, description="Best sentence cosine similarity to the question (0 if none).")
     bm25: float = Field(default=0.0, description="Best chunk BM25 score (0 if none).")
     named: bool = Field(default=False, description="The question uses a name this paper's title carries.")
+    topic: float = Field(default=0.0, description="Cosine of the question to the paper as a whole (its abstract's mean vector).")
     chunks: list[ChunkHit] = Field(default_factory=list)
 
     def __str__(self) -> str:

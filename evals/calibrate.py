@@ -1,0 +1,108 @@
+"""Fit the refusal gate on the dev questions: `python -m evals.calibrate`.
+
+For every dev question it retrieves, ranks the evidence and computes the gate's signals
+(rag.evidence.signals), then fits a small logistic model of "the papers answer this"
+(L2-regularised, Newton's method, standardised inputs) and picks the threshold that refuses
+the most unanswerable questions while wrongly refusing at most `--max-false-refusals` of the
+answerable ones. It prints the Settings values; the test questions are never read.
+Questions the gate's rules refuse outright (a name no retrieved paper uses) stay in the fit: they
+show the model what a question from outside the collection looks like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from rag import Settings
+from rag.evidence import FEATURES, rank_for_question, signals
+
+from .run import load_questions, open_eval_store
+
+
+def features(settings: Settings, split: str = "dev") -> tuple[np.ndarray, np.ndarray, list[dict]]:  # type: ignore[type-arg]
+    a = open_eval_store(settings, progress=False)
+    xs, ys, rows = [], [], []
+    for row in load_questions(split):
+        history = [a.ask(h) for h in row["history"]]
+        eng = a.engine()
+        _, query = a.prepare(row["question"], [h.to_json_dict() for h in history], eng)
+        if not query:
+            continue
+        qvec = a.embedder.encode([query])[0]
+        sources = a.retriever.retrieve(query, query_vec=qvec)
+        ranked = rank_for_question(query, qvec, sources, a.index, settings.scoring)
+        xs.append(signals(query, sources, ranked).vector())
+        ys.append(1.0 if row["answerable"] else 0.0)
+        rows.append(row)
+    return np.asarray(xs), np.asarray(ys), rows
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, float]:
+    """Logistic regression with non-negative weights (every signal can only make an answer more
+    likely): fit, drop the features that came out negative, refit. Returns (weights, bias)."""
+    keep = list(range(x.shape[1]))
+    while True:
+        w, b = _fit(x[:, keep], y, l2)
+        if (w >= 0).all():
+            full = np.zeros(x.shape[1])
+            full[keep] = w
+            return full, b
+        keep = [k for k, v in zip(keep, w) if v >= 0]
+
+
+def _fit(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 50) -> tuple[np.ndarray, float]:
+    """Logistic regression by Newton's method on standardised inputs; (weights, bias) on the raw inputs."""
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = np.hstack([np.ones((len(x), 1)), (x - mu) / sd])
+    w = np.zeros(z.shape[1])
+    reg = np.eye(z.shape[1]) * l2
+    reg[0, 0] = 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-z @ w))
+        grad = z.T @ (p - y) + reg @ w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + reg
+        w -= np.linalg.solve(hess, grad)
+    weights = w[1:] / sd
+    return weights, float(w[0] - (w[1:] * mu / sd).sum())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--max-false-refusals", type=float, default=0.03)
+    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--show", action="store_true", help="print each dev question's signals")
+    args = ap.parse_args()
+    settings = Settings()
+    x, y, rows = features(settings)
+    if args.show:
+        for r, v in zip(rows, x):
+            print(f"{int(r['answerable'])} {r['kind'][:10]:<10} " + " ".join(f"{n[:5]}={val:.2f}" for n, val in zip(FEATURES, v))
+                  + f"  {r['question'][:70]}")
+    folds = []  # two-fold cross-validation on dev: how stable is the fit?
+    idx = np.arange(len(y))
+    for k in range(2):
+        tr, te = idx % 2 != k, idx % 2 == k
+        wk, bk = fit(x[tr], y[tr], args.l2)
+        pk = 1 / (1 + np.exp(-(x[te] @ wk + bk)))
+        folds.append(f"fold {k}: false refusals {(pk[y[te] == 1] < 0.75).mean():.2f}, unanswerable refused {(pk[y[te] == 0] < 0.75).mean():.2f}")
+    w, b = fit(x, y, args.l2)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    pos, neg = p[y == 1], p[y == 0]
+    best = None
+    for t in sorted(set(np.round(p, 4))):
+        fr = float((pos < t).mean())
+        if fr <= args.max_false_refusals:
+            best = (t, fr, float((neg < t).mean()))
+    assert best is not None
+    t, fr, caught = best
+    print(json.dumps({"weights": dict(zip(FEATURES, np.round(w, 3).tolist())), "bias": round(b, 3),
+                      "threshold": round(float(t), 3), "dev_false_refusals": round(fr, 3),
+                      "dev_unanswerable_refused_by_model": round(caught, 3), "n": len(y),
+                      "answerable": int(y.sum()), "cross_validation": folds}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
