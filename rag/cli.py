@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--distractors", metavar="FILE", help="run inside a collection padded with these JSONL documents")
     ev.add_argument("--n", type=int, default=2000, help="distractor documents to add (with --distractors)")
 
+    fe = sub.add_parser("fetch", help="fetch papers over the network and add them: daily YYYY-MM-DD | arxiv ID [ID ...]")
+    fe.add_argument("source", choices=["daily", "arxiv"])
+    fe.add_argument("what", nargs="+", help="a date (daily) or arXiv ids (arxiv)")
+    fe.add_argument("--refresh", action="store_true", help="fetch again instead of using the cached response")
+    fe.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("train-verifier", help="train the claim verifier once (minutes; cached, shared by every data dir)")
+
     pap = sub.add_parser("papers", help="list (or remove) the indexed papers")
     pap.add_argument("--search", default="", help="only papers whose title, id or authors contain this text")
     pap.add_argument("--remove", nargs="+", metavar="ID", help="remove these papers everywhere")
@@ -253,6 +261,26 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args, settings)
         if args.command == "papers":
             return _papers(args, settings)
+        if args.command == "fetch":
+            from . import fetch
+            from .corpus import read_path
+
+            if args.source == "daily" and len(args.what) != 1:
+                raise UsageError("rag fetch daily takes one date, e.g. 2024-08-19.")
+            path = fetch.daily(args.what[0], settings, args.refresh) if args.source == "daily" else \
+                fetch.arxiv(args.what, settings, args.refresh)
+            read = read_path(path, settings)
+            from .assistant import Assistant
+
+            a = Assistant.open(settings.model_copy(update={"auto_ingest": False}), progress=not args.quiet)
+            print(a.ingest_read(read, progress=not args.quiet))
+            return 0
+        if args.command == "train-verifier":
+            from .models import Embedder, build_verifier
+
+            ok = build_verifier(settings, Embedder(settings), train=True) is not None
+            print("The claim verifier is ready." if ok else "The claim verifier is off (RAG_VERIFIER=false) or torch is missing.")
+            return 0
         if args.command == "eval":
             from pathlib import Path
 

@@ -93,10 +93,16 @@ def paper_sentences(paper: Paper, chunks: list[Chunk]) -> list[Sentence]:
     """Every sentence that can be evidence: the abstract's, and each body chunk's.
     Instruction-like sentences and markup are left out: they are never evidence."""
     out = [Sentence(paper, "abstract", 0, a, b, paper.abstract[a:b]) for a, b in sentence_spans(paper.abstract)]
+    seen = {_norm(s.text) for s in out}  # a PDF's first page repeats the abstract: cite the abstract, once
     for c in chunks:
         if c.page:
-            out += [Sentence(paper, c.id, c.page, a, b, c.text[a:b]) for a, b in sentence_spans(c.text)]
+            out += [Sentence(paper, c.id, c.page, a, b, c.text[a:b]) for a, b in sentence_spans(c.text)
+                    if _norm(c.text[a:b]) not in seen]
     return [s for s in out if len(s.text.split()) >= 3 and not looks_like_instruction(s.text)]
+
+
+def _norm(text: str) -> str:
+    return " ".join(fold(text).lower().split())
 
 
 def same_title(a: str, b: str) -> bool:

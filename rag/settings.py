@@ -134,6 +134,12 @@ class Scoring(BaseModel):
     support_copy: tuple[float, float] = Field(
         default=(0.35, 0.80), description="(cosine, word share) for a near-copy: almost all words shared."
     )
+    verifier_candidates: int = Field(
+        default=2, ge=1, description="Sentences of a source the verifier reads per claim (plus the best one's neighbours): the right one is nearly always among the top two by similarity."
+    )
+    verifier_threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="A claim is supported when the verifier's probability for its evidence reaches this (tuned on dev claims)."
+    )
     fallback_min_supported: float = Field(
         default=0.5, ge=0, le=1,
         description="Fall back to quoting when fewer than this share of a draft's claims survive the check: a mostly-wrong draft is not worth showing.",
@@ -151,6 +157,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".rag"),
         description="Directory of the embedded Chroma store, the lexical index and cached models.",
+    )
+    shared_cache_dir: Path = Field(
+        default=Path("~/.cache/paper-rag"),
+        description="Where models that take minutes to build (the claim verifier, trained locally) are kept, shared by "
+        "every data dir.",
     )
     model_cache_dir: Path | None = Field(
         default=None,
@@ -176,6 +187,11 @@ class Settings(BaseSettings):
     )
 
     # --- corpus limits --------------------------------------------------------------
+    min_abstract_chars: int = Field(
+        default=100, ge=1,
+        description="Shortest accepted abstract: a shorter one usually means a title lost its abstract line (scale runs "
+        "with one-sentence distractor documents lower it).",
+    )
     max_title_chars: int = Field(default=400, ge=20, description="Longest accepted title; longer is a corpus error.")
     max_abstract_chars: int = Field(
         default=20_000, ge=100,
@@ -254,6 +270,13 @@ class Settings(BaseSettings):
         "is slow on long prompts and mixes facts between many sources).",
         ge=200,
     )
+    verifier: bool = Field(
+        default=True,
+        description="Check generated claims with the locally trained cross-encoder (rag/verifier.py); off: the "
+        "similarity-and-overlap rules alone, which miss most subtle errors.",
+    )
+    verifier_epochs: int = Field(default=4, ge=1, description="Training passes over the verifier's pairs (2 left its probabilities timid on dev claims).")
+    verifier_lr: float = Field(default=5e-5, gt=0, description="Learning rate of the verifier's fine-tuning (in the usual range for BERT-sized models).")
     max_new_tokens: int = Field(default=160, description="Most tokens a generative engine may write.", ge=8)
     temperature: float = Field(default=0.0, description="Sampling temperature for generative engines.", ge=0)
 
@@ -279,6 +302,16 @@ class Settings(BaseSettings):
     )
     llama_n_ctx: int = Field(default=2048, description="Context window of the local model.", ge=256)
     llama_threads: int = Field(default=2, description="CPU threads of the local model.", ge=1)
+    llama_prefill_chunk: int = Field(default=64, ge=8, description=(
+        "Prompt tokens the local model evaluates between checks for Stop: 64 take about 0.1 s on 2 cores, so "
+        "Stop during the prompt's evaluation ends it within a second."))
+
+    # --- fetching (optional network) ----------------------------------------------------
+    hf_base_url: str = Field(default="https://huggingface.co", description="Base URL of the Hugging Face Daily Papers API.")
+    arxiv_base_url: str = Field(default="https://export.arxiv.org", description="Base URL of the arXiv API (Atom).")
+    fetch_timeout: float = Field(default=20.0, gt=0, description="Seconds before a fetch gives up on one attempt.")
+    fetch_retries: int = Field(default=2, ge=0, description="Further attempts after a failed fetch (server errors, timeouts).")
+    fetch_backoff: float = Field(default=1.0, ge=0, description="Seconds before the first retry; doubled for each further one.")
 
     # --- web app ---------------------------------------------------------------------
     server_host: str = Field(

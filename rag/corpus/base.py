@@ -13,7 +13,6 @@ from ..settings import Settings
 from ..text import clean_text
 from ..types import Paper
 
-MIN_ABSTRACT_CHARS = 100
 _ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 
@@ -72,11 +71,11 @@ def check_paper(paper: Paper, settings: Settings, path: object, line: int | None
             "(RAG_MAX_TITLE_CHARS raises it). Is the title line missing its abstract?",
             line=line,
         )
-    if len(abstract) < MIN_ABSTRACT_CHARS:
+    if len(abstract) < settings.min_abstract_chars:
         raise CorpusError(
             path,
             f"the abstract of {title[:60]!r} is {len(abstract)} characters ({abstract[:50]!r}); expected at least "
-            f"{MIN_ABSTRACT_CHARS}. Does this title lack an abstract?",
+            f"{settings.min_abstract_chars} (RAG_MIN_ABSTRACT_CHARS). Does this title lack an abstract?",
             line=line,
         )
     if len(abstract) > settings.max_abstract_chars:
@@ -126,9 +125,10 @@ Reader = Callable[[Path, Settings], CorpusRead]
 
 def readers() -> dict[str, Reader]:
     """Extension -> reader. Imported lazily: a PDF library is loaded only for PDFs."""
-    from . import daily, jsonl
+    from . import bibtex, daily, hfdaily, jsonl, pdf
 
-    table: dict[str, Reader] = {".txt": daily.read, ".jsonl": jsonl.read}
+    table: dict[str, Reader] = {".txt": daily.read, ".jsonl": jsonl.read, ".json": hfdaily.read, ".bib": bibtex.read,
+                                ".pdf": pdf.read}
     return table
 
 
