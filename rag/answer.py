@@ -14,10 +14,11 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from .citations import build_citations, check_answer, strip_markers
+from .citations import Segment, build_citations, check_answer, strip_markers
 from .compose import missing_sides, rank_segments
 from .engines import DraftContext, Engine, Extractive, TextCallback
 from .evidence import FEATURES, SentenceHit, SentenceIndex, compared_papers, rank_for_question, signals
@@ -32,11 +33,18 @@ Ranked = list[tuple[float, SentenceHit]]
 class Answerer:
     """Turns a question and its retrieved sources into a checked `Answer`."""
 
-    def __init__(self, settings: Settings, index: SentenceIndex, embed: Callable[[list[str]], np.ndarray]) -> None:
+    def __init__(self, settings: Settings, index: SentenceIndex, embed: Callable[[list[str]], np.ndarray],
+                 verifier: Callable[[], Any] = lambda: None) -> None:
         self.settings = settings
         self.index = index
         self.embed = embed
+        self.verifier = verifier  # loads the claim verifier on first use (None: the rules alone)
         self.extractive = Extractive(settings)
+
+    def check(self, draft: str, sources: list[Source], generative: bool = True) -> tuple[list[Segment], CheckReport, list[str]]:
+        """The citation check; quotes (extractive drafts) need no verifier."""
+        return check_answer(draft, sources, self.index, self.embed, self.settings.scoring,
+                            self.verifier() if generative else None)
 
     def rule_refusal(self, question: str, sources: list[Source], ranked: Ranked) -> str | None:
         """Refusals by rule, before any score: nothing found, or a name no retrieved paper uses."""
@@ -95,7 +103,7 @@ class Answerer:
         ctx = DraftContext(question, sources, ranked, cancel)
         draft = engine.draft(ctx, on_text)
         t_gen = time.perf_counter()
-        segments, report, notes = check_answer(draft, sources, self.index, self.embed, self.settings.scoring)
+        segments, report, notes = self.check(draft, sources, engine.generative)
         segments = rank_segments(segments, ranked)
         timings = {"generate": (t_gen - t0) * 1000, "check": (time.perf_counter() - t_gen) * 1000}
         base = dict(question=question, sources=sources, notes=notes, timings_ms=timings,
@@ -107,8 +115,7 @@ class Answerer:
             return Answer(text=text, citations=cits, engine=engine.name, **base)  # type: ignore[arg-type]
         supported = report.kept + report.recited
         if not segments or supported < self.settings.scoring.fallback_min_supported * report.sentences:
-            quotes = rank_segments(check_answer(self.extractive.draft(ctx), sources, self.index, self.embed,
-                                                self.settings.scoring)[0], ranked)
+            quotes = rank_segments(self.check(self.extractive.draft(ctx), sources, False)[0], ranked)
             if not quotes:
                 return self.refuse(question, sources, engine, "neither the draft nor any quote passed the check", filters)
             text, cits = build_citations(quotes, sources)
@@ -124,7 +131,7 @@ class Answerer:
         spans = sentence_spans(draft)
         if len(spans) < 2 or not strip_markers(draft[: spans[-2][1]]):
             return None
-        segments, report, _ = check_answer(draft[: spans[-2][1]], sources, self.index, self.embed, self.settings.scoring)
+        segments, report, _ = self.check(draft[: spans[-2][1]], sources)
         if not segments:
             return None
         text, cits = build_citations(segments, sources)

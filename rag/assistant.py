@@ -20,6 +20,7 @@ from typing import Any
 
 from . import prompting
 from .answer import Answerer
+from .citations import Segment
 from .corpus import CorpusRead, read_path
 from .engines import Cancelled, Engine, build_engine
 from .errors import EngineError, UsageError
@@ -32,7 +33,7 @@ from .retrieve import HybridRetriever
 from .settings import Settings, apply_offline_environment
 from .store import Store
 from .text import content_terms, fold, looks_like_instruction, sentence_spans, strip_instructions
-from .types import Answer, Filters, IngestReport, Paper, Source
+from .types import Answer, CheckReport, Filters, IngestReport, Paper, Source
 from .validate import validate_engine, validate_filters, validate_k, validate_question
 
 
@@ -59,7 +60,9 @@ class Assistant:
         self.lexical.sync()
         self.retriever = HybridRetriever(settings, self.store, self.lexical, self.embedder)
         self.index = SentenceIndex(self.store, settings.scoring)
-        self.answerer = Answerer(settings, self.index, self.embedder.encode)
+        self._verifier: Any = None
+        self._verifier_tried = False
+        self.answerer = Answerer(settings, self.index, self.embedder.encode, verifier=self.verifier)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, progress: bool = True, embedder: Embedder | None = None,
@@ -215,18 +218,48 @@ class Assistant:
                              **answer.timings_ms}
         return answer
 
-    def ask_stream(self, question: str, *, cancel: threading.Event | None = None, **kwargs: Any) -> Iterator[Answer]:
+    def sources_for(self, paper_ids: list[str]) -> list[Source]:
+        """Stored papers as numbered sources, in the order given (for checking a text against them)."""
+        found = self.store.get_papers(paper_ids)
+        return [Source(rank=i, paper=found[p], score=0.0) for i, p in enumerate((p for p in paper_ids if p in found), start=1)]
+
+    def verifier(self) -> Any:
+        """The claim verifier (loaded on first use), or None when it is off or not trained
+        (`rag train-verifier`); the check then uses its rules alone."""
+        if not self._verifier_tried:
+            from .models import build_verifier
+
+            self._verifier_tried = True
+            self._verifier = build_verifier(self.settings, self.embedder)
+            if self._verifier is None and self.settings.verifier:
+                print("note: the claim verifier is not trained (run `rag train-verifier`); checking by rules alone.",
+                      file=sys.stderr)
+        return self._verifier
+
+    def check(self, draft: str, sources: list[Source]) -> tuple[list[Segment], CheckReport, list[str]]:
+        """The citation check as generated answers get it: each sentence of `draft` (with `[n]`
+        markers into `sources`) kept, re-cited or dropped."""
+        return self.answerer.check(draft, sources)
+
+    def ask_stream(self, question: str, *, cancel: threading.Event | None = None,
+                   on_stage: Callable[[str], None] | None = None, **kwargs: Any) -> Iterator[Answer]:
         """Like `ask`, but first yields partial answers (`partial=True`) made of the draft's
         sentences checked so far; the last item is the final checked `Answer`. Unchecked model
-        text is never yielded. Closing the iterator (or setting `cancel`) stops the engine."""
+        text is never yielded. Closing the iterator (or setting `cancel`) stops the engine.
+        `on_stage` hears "retrieving", then "quoting" or "generating", then "checking"."""
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         cancel = cancel or threading.Event()
+        stage = on_stage or (lambda s: None)
+
+        def sources_found(s: list[Source], e: Engine) -> None:
+            stage("generating" if e.generative else "quoting")
+            events.put(("sources", (s, e)))
 
         def work() -> None:
             try:
+                stage("retrieving")
                 events.put(("answer", self.ask(question, on_text=lambda t: events.put(("draft", t)),
-                                               on_sources=lambda s, e: events.put(("sources", (s, e))),
-                                               cancel=cancel, **kwargs)))
+                                               on_sources=sources_found, cancel=cancel, **kwargs)))
             except BaseException as e:  # handed to the caller's thread
                 events.put(("error", e))
 
@@ -248,6 +281,7 @@ class Assistant:
                 done = max(0, len(sentence_spans(value)) - 1)  # a new complete sentence: check it
                 if done > shown and sources and engine is not None:
                     shown = done
+                    stage("checking")
                     part = self.answerer.partial(question, value, sources, engine)
                     if part is not None:
                         yield part

@@ -350,3 +350,32 @@ def as_llama_index(embedder: Embedder) -> Any:
     adapter = _Adapter(model_name=embedder.settings.embed_model, embed_batch_size=embedder.settings.embed_batch_size)
     adapter._inner = embedder
     return adapter
+
+
+def verifier_data(settings: Settings) -> tuple[list[str], list[dict[str, Any]]]:
+    """What the claim verifier trains on: the bundled abstracts and the labelled dev claims
+    (`evals/claims/dev.jsonl`, shipped with the package); never the test claims."""
+    import importlib.util
+
+    from .corpus import read_path
+
+    abstracts = [p.abstract for p in read_path(settings.default_corpus, settings).papers]
+    spec = importlib.util.find_spec("evals")
+    claims: list[dict[str, Any]] = []
+    if spec is not None and spec.origin:
+        path = Path(spec.origin).parent / "claims" / "dev.jsonl"
+        if path.is_file():
+            claims = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return abstracts, claims
+
+
+def build_verifier(settings: Settings, embedder: Embedder, *, train: bool = False) -> Any:
+    """The claim verifier, loaded (or, with `train`, trained first); None when it is off, not
+    trained yet, or torch is missing (the check then uses its rules alone)."""
+    if not settings.verifier or not _torch_installed():
+        return None
+    from .verifier import Verifier
+
+    v = Verifier(settings, embedder.model.path, embedder.model.fingerprint)
+    abstracts, claims = verifier_data(settings)
+    return v if v.ready(abstracts, claims, train=train) else None

@@ -152,6 +152,19 @@ def content_terms(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
+# Word pairs of opposite direction or polarity ("increases" / "decreases"): a claim that uses
+# one where its evidence uses the other says the reverse.
+ANTONYMS = [
+    ("increase", "decrease"), ("increases", "decreases"), ("increased", "decreased"), ("improves", "degrades"),
+    ("improve", "degrade"), ("improved", "degraded"), ("more", "fewer"), ("higher", "lower"), ("better", "worse"),
+    ("outperforms", "underperforms"), ("faster", "slower"), ("larger", "smaller"), ("reduces", "increases"),
+    ("reduce", "increase"), ("reduced", "increased"), ("removes", "preserves"), ("remove", "retain"),
+    ("with", "without"), ("before", "after"), ("above", "below"), ("enables", "prevents"), ("succeeds", "fails"),
+    ("always", "never"), ("often", "rarely"), ("strong", "weak"), ("early", "late"), ("earlier", "later"),
+    ("first", "last"), ("maximize", "minimize"), ("positive", "negative"), ("significantly", "marginally"),
+]
+
+
 def numbers(text: str) -> set[str]:
     """Numbers in `text`, normalised ("92.2 %" -> "92.2%", "1,000" -> "1000")."""
     out = set()

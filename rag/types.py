@@ -115,6 +115,7 @@ class CheckReport(BaseModel):
     recited: int = Field(default=0, description="Supported by another retrieved source (or unmarked) and cited to it.")
     dropped: int = Field(default=0, description="Supported by no retrieved source: removed.")
     unmarked: int = Field(default=0, description="Claims the model wrote without any [n] marker (a subset of the above).")
+    method: str = Field(default="judge", description="judge: the logistic claim judge (rag/citations.py) decided each claim; verifier: the trained cross-encoder did.")
 
 
 class Answer(BaseModel):
