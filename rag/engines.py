@@ -282,6 +282,10 @@ class LlamaCpp:
     def rewrite(self, prompt: str) -> str | None:
         return None  # the small local model is not trusted with rewriting questions
 
+    def busy(self) -> bool:
+        """Is a completion running (the model's lock held)?"""
+        return self._lock.locked()
+
     def complete(self, prompt: str, *, stop: list[str], on_text: TextCallback | None = None,
                  cancel: threading.Event | None = None) -> str:
         """A plain completion, streamed token by token; `cancel` stops it within one token."""
@@ -292,7 +296,8 @@ class LlamaCpp:
                 self._llama = load_llama(self.settings)
             text = ""
             try:
-                for chunk in self._llama.create_completion(prompt, stream=True, max_tokens=self.settings.max_new_tokens,
+                tokens = self._prefill(prompt, cancel)
+                for chunk in self._llama.create_completion(tokens, stream=True, max_tokens=self.settings.max_new_tokens,
                                                            temperature=self.settings.temperature, stop=stop):
                     if cancel is not None and cancel.is_set():
                         raise Cancelled()
@@ -302,6 +307,23 @@ class LlamaCpp:
             except (ValueError, RuntimeError) as e:  # e.g. a prompt longer than the context window
                 raise EngineError(f"The local model failed: {e}. Lower RAG_LOCAL_CONTEXT_TOKENS or raise RAG_LLAMA_N_CTX.") from e
             return text.strip()
+
+
+    def _prefill(self, prompt: str, cancel: threading.Event | None) -> list[int]:
+        """Evaluate the prompt in chunks, checking `cancel` between them (the completion then
+        starts from the cached prompt); returns the prompt's tokens."""
+        llama = self._llama
+        assert llama is not None
+        tokens: list[int] = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        if len(tokens) + 1 > llama.n_ctx():
+            raise ValueError(f"the prompt has {len(tokens)} tokens, more than the context window ({llama.n_ctx()})")
+        llama.reset()
+        step = self.settings.llama_prefill_chunk
+        for i in range(0, len(tokens), step):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            llama.eval(tokens[i:i + step])
+        return tokens
 
 
 def build_engine(name: str, settings: Settings) -> Engine:

@@ -1,5 +1,7 @@
 """ui/render.py without Gradio: highlighting, links and escaping."""
 
+import re
+
 from rag.types import Answer, CheckReport, Citation, Paper, Source
 from ui.render import answer_text, highlight, render_answer
 
@@ -34,7 +36,9 @@ def test_paper_text_cannot_inject_html() -> None:
 def test_markers_link_to_sources_and_unknown_markers_vanish() -> None:
     ans = Answer(question="q", text="Claim [1]. Other [3].", citations=[citation()], engine="extractive")
     text = answer_text(ans, anchor="t0")
-    assert '<a href="#t0-src-1" class="cite">[1]</a>' in text and "[3]" not in text
+    assert 'class="chip" value="t0-src-1"' in text and "[3]" not in text and "[1]" not in text
+    # Gradio's sanitizer drops data-* and aria-* attributes: nothing may depend on them.
+    assert "data-" not in render_answer(ans, anchor="t0") and "aria-" not in render_answer(ans, anchor="t0")
     page = render_answer(ans, anchor="t0")
     assert 'id="t0-src-1"' in page and "Sources" in page and "<details>" in page
     assert "<details>" not in render_answer(ans, anchor="t0", show_abstracts=False)
@@ -53,3 +57,10 @@ def test_partial_answers_say_so() -> None:
     ans = Answer(question="q", text="Claim [1]", citations=[citation()], engine="llama-cpp", partial=True,
                  checked=CheckReport(sentences=1, kept=1))
     assert "only sentences already checked" in render_answer(ans)
+
+
+def test_each_chip_card_shows_the_evidence_for_its_own_sentence() -> None:
+    c = citation(quote="We propose X.", spans=[(0, 13), (14, 36)])
+    ans = Answer(question="q", text="The authors propose X [1]. Cost falls by 92.2% [1].", citations=[c], engine="openai")
+    cards = re.findall(r'<span class="card-quote"><mark>(.*?)</mark>', answer_text(ans, anchor="t0"))
+    assert cards == ["We propose X.", "It cuts cost by 92.2%."]
