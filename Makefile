@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
+DISTRACTORS ?= ../shared/corpus/distractors_100k.jsonl
 
-.PHONY: install system-deps run test eval bench index lint clean
+.PHONY: install system-deps run test eval bench bench-scale index lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +42,10 @@ test: install system-deps
 	$(BIN)/mypy rag ui evals
 	$(BIN)/python -m pytest -q
 	$(BIN)/rag eval --out .rag/eval-report
+	$(BIN)/rag eval --claims --split test --out .rag/eval-report
+	# The same questions inside 2,000 real distractor documents (../shared/corpus; set DISTRACTORS=FILE elsewhere).
+	@if [ -f "$(DISTRACTORS)" ]; then $(BIN)/rag eval --distractors $(DISTRACTORS) --n 2000 --no-peer --out .rag/eval-report; \
+	else echo "Skipping the distractor eval: $(DISTRACTORS) not found (set DISTRACTORS=FILE)."; fi
 
 eval: install
 	$(BIN)/rag eval --engine extractive
@@ -49,6 +54,11 @@ eval: install
 bench: install
 	$(BIN)/python -m evals.bench
 	$(BIN)/python -m evals.bench_ui
+
+# Collections of 78 papers alone and inside 10K and 100K distractor documents (built once,
+# cached in .rag/bench-scale; the first run takes about an hour on 2 cores), then server mode.
+bench-scale: install
+	$(BIN)/python -m evals.bench_scale --server
 
 lint: install
 	$(BIN)/ruff check rag ui evals tests

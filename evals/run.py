@@ -67,7 +67,7 @@ def open_eval_store(settings: Settings, *, distractors: str | None = None, n: in
     name = f"eval-{n}" if distractors else "eval"
     eval_settings = settings.model_copy(update={
         "data_dir": Path(settings.data_dir) / name, "collection": "eval_papers", "auto_ingest": True, "chroma_host": None,
-        "model_cache_dir": settings.model_cache()})
+        "model_cache_dir": settings.model_cache(), "min_abstract_chars": 10 if distractors else settings.min_abstract_chars})
     try:
         a = Assistant.open(eval_settings, progress=progress)
     except StoreError as e:
@@ -89,14 +89,13 @@ def recheck(a: Assistant, pred: dict[str, Any]) -> tuple[int, int]:
 
     Independent of how the answer was made: every returned sentence must pass the
     citation check against the abstract it cites, with its marker kept."""
-    from rag.citations import check_answer
     from rag.types import Paper, Source
 
     if pred["refused"] or not pred["citations"]:
         return 0, 0
     sources = [Source(rank=c["n"], paper=Paper(id=c["paper_id"], title=c["title"], abstract=c["abstract"]), score=0.0)
                for c in sorted(pred["citations"], key=lambda c: c["n"])]
-    _, report, _ = check_answer(pred["answer"], sources, a.index, a.embedder.encode, a.settings.scoring)
+    _, report, _ = a.check(pred["answer"], sources)
     return report.sentences, report.kept
 
 
