@@ -194,7 +194,8 @@ def server_mode(store: Path, out: list[str]) -> None:
         cache = shared / "cache" / f"127.0.0.1_{port}"
         cache.mkdir(parents=True, exist_ok=True)  # the embedded lexical index, so the servers need not re-read 100K papers
         shutil.copy(store / "chroma" / "lexical-scale.sqlite3", cache / "lexical-scale.sqlite3")
-        env = env_for(shared, RAG_CHROMA_HOST="127.0.0.1", RAG_CHROMA_PORT=str(port))
+        env = env_for(shared, RAG_CHROMA_HOST="127.0.0.1", RAG_CHROMA_PORT=str(port),
+                      RAG_MODEL_CACHE_DIR=str(store / "models"))  # the exported ONNX model, not a second export
         ports = [free_port(), free_port()]
         servers = [subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(p)], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ports]
@@ -204,6 +205,8 @@ def server_mode(store: Path, out: list[str]) -> None:
             lat: list[float] = []
             errors = 0
 
+            failures: list[str] = []
+
             def call(i: int) -> None:
                 nonlocal errors
                 t = time.perf_counter()
@@ -211,11 +214,15 @@ def server_mode(store: Path, out: list[str]) -> None:
                     Client(f"http://127.0.0.1:{ports[i % 2]}/", verbose=False).predict(
                         QUESTIONS[i % len(QUESTIONS)], "extractive", 5, api_name="/ask")
                     lat.append((time.perf_counter() - t) * 1000)
-                except Exception:
+                except Exception as e:
                     errors += 1
+                    failures.append(f"{type(e).__name__}: {str(e)[:200]}")
 
             with ThreadPoolExecutor(16) as pool:
                 list(pool.map(call, range(64)))
+            if not lat:
+                out.append(f"server mode: every call failed, e.g. {failures[:1]}")
+                return
             out.append(f"server mode (chroma run, 2 x rag serve, 16 concurrent callers, 64 calls): "
                        f"p50 {statistics.median(lat):.0f} ms, p95 {percentile(lat, 0.95):.0f} ms, errors {errors}; "
                        f"peak RSS of each rag serve {_vmhwm(servers[0].pid) / 1024:.0f} / {_vmhwm(servers[1].pid) / 1024:.0f} MB")
@@ -270,6 +277,8 @@ def main() -> None:
                      f"16 concurrent callers on rag serve: p50 {serve['p50']:.0f} ms, p95 {serve['p95']:.0f} ms, "
                      f"errors {serve['errors']}/{serve['calls']}")
         print("\n".join(rows[-1:]), flush=True)
+    print("\n".join(f"- {n}" for n in notes), flush=True)
+    notes = []
     if args.server:
         server_mode(cache / f"scale-{max(sizes)}", notes)
     print("\n".join(rows))

@@ -201,7 +201,7 @@ def test_question_sent_while_pending_is_kept_and_stop_ends_llama(page: Any, app:
     while engine.busy() and time.perf_counter() - t0 < 5:  # type: ignore[attr-defined]
         time.sleep(0.05)
     stopped_after = time.perf_counter() - t0
-    assert not engine.busy() and stopped_after < 1.5, stopped_after  # type: ignore[attr-defined]
+    assert not engine.busy() and stopped_after < 1.0, stopped_after  # type: ignore[attr-defined]  # the issue: within 1 s
     page.wait_for_function("document.body.innerText.includes('Stopped')", timeout=10_000)
     print(f"Stop ended the llama.cpp generation after {stopped_after:.2f} s")
 
