@@ -119,32 +119,38 @@ def in_process(store: Path) -> dict[str, Any]:
             "oos_refused": sum(oos) / len(oos) if oos else 0.0}
 
 
-def serve_rss(store: Path, port: int, env: dict[str, str] | None = None, callers: int = 16) -> dict[str, Any]:
-    """Start `rag serve`, send `callers` concurrent questions twice over, report latency and peak RSS."""
+def concurrent_asks(urls: list[str], callers: int, calls: int) -> tuple[list[float], list[str]]:
+    """`calls` extractive `/ask` calls from `callers` threads, spread over `urls`: the latency of
+    each that answered (ms) and why each other one failed."""
     from gradio_client import Client
 
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    def call(i: int) -> None:
+        t = time.perf_counter()
+        try:
+            Client(urls[i % len(urls)], verbose=False).predict(QUESTIONS[i % len(QUESTIONS)], "extractive", 5, api_name="/ask")
+            latencies.append((time.perf_counter() - t) * 1000)
+        except Exception as e:
+            failures.append(f"{type(e).__name__}: {str(e)[:200]}")
+
+    with ThreadPoolExecutor(callers) as pool:
+        list(pool.map(call, range(calls)))
+    return latencies, failures
+
+
+def serve_rss(store: Path, port: int, env: dict[str, str] | None = None, callers: int = 16) -> dict[str, Any]:
+    """Start `rag serve`, send `callers` concurrent questions twice over, report latency and peak RSS."""
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env or env_for(store),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait(url, proc)
-        latencies: list[float] = []
-        errors = 0
-
-        def call(i: int) -> None:
-            nonlocal errors
-            t = time.perf_counter()
-            try:
-                Client(url, verbose=False).predict(QUESTIONS[i % len(QUESTIONS)], "extractive", 5, api_name="/ask")
-                latencies.append((time.perf_counter() - t) * 1000)
-            except Exception:
-                errors += 1
-
-        with ThreadPoolExecutor(callers) as pool:
-            list(pool.map(call, range(2 * callers)))
+        latencies, failures = concurrent_asks([url], callers, 2 * callers)
         peak = _vmhwm(proc.pid)
         return {"p50": statistics.median(latencies) if latencies else 0.0, "p95": percentile(latencies, 0.95),
-                "errors": errors, "calls": 2 * callers, "rss_mb": peak / 1024, "proc": None}
+                "errors": len(failures), "calls": 2 * callers, "rss_mb": peak / 1024, "proc": None}
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -202,29 +208,12 @@ def server_mode(store: Path, out: list[str]) -> None:
         try:
             for p, s in zip(ports, servers):
                 _wait(f"http://127.0.0.1:{p}/", s)
-            lat: list[float] = []
-            errors = 0
-
-            failures: list[str] = []
-
-            def call(i: int) -> None:
-                nonlocal errors
-                t = time.perf_counter()
-                try:
-                    Client(f"http://127.0.0.1:{ports[i % 2]}/", verbose=False).predict(
-                        QUESTIONS[i % len(QUESTIONS)], "extractive", 5, api_name="/ask")
-                    lat.append((time.perf_counter() - t) * 1000)
-                except Exception as e:
-                    errors += 1
-                    failures.append(f"{type(e).__name__}: {str(e)[:200]}")
-
-            with ThreadPoolExecutor(16) as pool:
-                list(pool.map(call, range(64)))
+            lat, failures = concurrent_asks([f"http://127.0.0.1:{p}/" for p in ports], 16, 64)
             if not lat:
                 out.append(f"server mode: every call failed, e.g. {failures[:1]}")
                 return
             out.append(f"server mode (chroma run, 2 x rag serve, 16 concurrent callers, 64 calls): "
-                       f"p50 {statistics.median(lat):.0f} ms, p95 {percentile(lat, 0.95):.0f} ms, errors {errors}; "
+                       f"p50 {statistics.median(lat):.0f} ms, p95 {percentile(lat, 0.95):.0f} ms, errors {len(failures)}; "
                        f"peak RSS of each rag serve {_vmhwm(servers[0].pid) / 1024:.0f} / {_vmhwm(servers[1].pid) / 1024:.0f} MB")
             paper = shared / "new.jsonl"
             paper.write_text(json.dumps({"id": "wombat-scale", "title": "WombatNet: Burrow Mapping with Ground Radar",

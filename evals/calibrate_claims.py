@@ -33,7 +33,13 @@ from .claims import load_claims
 from .run import open_eval_store
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Fit the claim judge on the dev claims.")
+    ap.add_argument("--C", type=float, default=10.0,
+                    help="inverse L2 strength: 10 kept more faithful claims out of fold than 1, as 100 did")
+    C = ap.parse_args(argv).C
     settings = Settings()
     a = open_eval_store(settings, progress=False)
     sc = settings.scoring
@@ -50,8 +56,6 @@ def main() -> None:
         X.append(claim_features(claim, ev, source_text(src[0]), own_terms(src[0]), sc.claim_order_window))
         y.append(label)
     Xa, ya = np.array(X), np.array(y)
-    import sys
-    C = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0  # inverse L2 strength: 10 kept more faithful claims out of fold than 1, as 100 did
     oof = np.zeros(len(ya))
     for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(Xa, ya):
         oof[test] = LogisticRegression(C=C, max_iter=2000).fit(Xa[train], ya[train]).predict_proba(Xa[test])[:, 1]

@@ -38,7 +38,7 @@ class Answerer:
         self.settings = settings
         self.index = index
         self.embed = embed
-        self.verifier = verifier  # loads the claim verifier on first use (None: the rules alone)
+        self.verifier = verifier  # loads the claim verifier on first use (None: the claim judge decides)
         self.extractive = Extractive(settings)
 
     def check(self, draft: str, sources: list[Source], generative: bool = True) -> tuple[list[Segment], CheckReport, list[str]]:

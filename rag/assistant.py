@@ -225,14 +225,14 @@ class Assistant:
 
     def verifier(self) -> Any:
         """The claim verifier (loaded on first use), or None when it is off or not trained
-        (`rag train-verifier`); the check then uses its rules alone."""
+        (`rag train-verifier`); the check then uses the claim judge."""
         if not self._verifier_tried:
             from .models import build_verifier
 
             self._verifier_tried = True
             self._verifier = build_verifier(self.settings, self.embedder)
             if self._verifier is None and self.settings.verifier:
-                print("note: the claim verifier is not trained (run `rag train-verifier`); checking by rules alone.",
+                print("note: the claim verifier is not trained (run `rag train-verifier`); checking with the claim judge.",
                       file=sys.stderr)
         return self._verifier
 

@@ -371,7 +371,7 @@ def verifier_data(settings: Settings) -> tuple[list[str], list[dict[str, Any]]]:
 
 def build_verifier(settings: Settings, embedder: Embedder, *, train: bool = False) -> Any:
     """The claim verifier, loaded (or, with `train`, trained first); None when it is off, not
-    trained yet, or torch is missing (the check then uses its rules alone)."""
+    trained yet, or torch is missing (the check then uses the claim judge)."""
     if not settings.verifier or not _torch_installed():
         return None
     from .verifier import Verifier

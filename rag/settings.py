@@ -136,7 +136,7 @@ class Scoring(BaseModel):
     )
     claim_check: Literal["judge", "rules"] = Field(default="judge", description=(
         "How a generated claim is judged against its evidence: 'judge', the logistic model below (test claims: "
-        "0.67 of wrong claims caught, 0.79 of faithful kept); 'rules', the older similarity-and-overlap thresholds "
+        "0.69 of wrong claims caught, 0.79 of faithful kept); 'rules', the older similarity-and-overlap thresholds "
         "(0.54 caught, 0.78 kept), kept for comparison."))
     # The claim judge (rag/citations.py): P(supported) = sigmoid(bias + sum of weight x feature) over a claim
     # and its best evidence; fitted on the dev claims by `python -m evals.calibrate_claims`.

@@ -163,6 +163,7 @@ ANTONYMS = [
     ("always", "never"), ("often", "rarely"), ("strong", "weak"), ("early", "late"), ("earlier", "later"),
     ("first", "last"), ("maximize", "minimize"), ("positive", "negative"), ("significantly", "marginally"),
 ]
+OPPOSITE = {a: b for a, b in ANTONYMS} | {b: a for a, b in ANTONYMS}
 
 
 def numbers(text: str) -> set[str]:

@@ -33,11 +33,9 @@ import numpy as np
 
 from .errors import EngineError
 from .settings import Settings
-from .text import ANTONYMS, fold, names, numbers, sentences
+from .text import OPPOSITE, fold, names, numbers, sentences
 
 VERSION = "3"
-_ANTONYMS = ANTONYMS
-_SWAP = {a: b for a, b in _ANTONYMS} | {b: a for a, b in _ANTONYMS}
 _NEGATABLE = re.compile(r"\b(is|are|was|were|can|does|do|did|has|have|will|could|would|should)\b")
 _DIRECTION = re.compile(r"\b(from)\s+(.{3,40}?)\s+(to|into)\s+(.{3,40}?)([,.;]|$)|(.{3,40}?)\s+(rather than|instead of|than)\s+(.{3,40}?)([,.;]|$)")
 
@@ -51,12 +49,12 @@ def _perturb(sent: str, abstract: str, others: list[str], rng: random.Random) ->
         if own:
             out.append(sent.replace(n.rstrip("%"), rng.choice(own).rstrip("%"), 1))
     words = sent.split()
-    flips = [i for i, w in enumerate(words) if w.lower().strip(",.;:") in _SWAP]
+    flips = [i for i, w in enumerate(words) if w.lower().strip(",.;:") in OPPOSITE]
     if flips:  # an antonym
         i = rng.choice(flips)
         core = words[i].lower().strip(",.;:")
         words2 = list(words)
-        words2[i] = words[i].lower().replace(core, _SWAP[core])
+        words2[i] = words[i].lower().replace(core, OPPOSITE[core])
         out.append(" ".join(words2))
     m = _NEGATABLE.search(sent)
     if m and " not " not in sent:  # a negation
@@ -78,7 +76,7 @@ def _perturb(sent: str, abstract: str, others: list[str], rng: random.Random) ->
     foreign = sorted({n for o in others for n in names(o)} - names(abstract))
     if mine and foreign:  # a name from another abstract
         out.append(sent.replace(rng.choice(mine), rng.choice(foreign), 1))
-    nouns = [w for w in re.findall(r"[a-z][a-z-]{5,}", sent) if w not in _SWAP]
+    nouns = [w for w in re.findall(r"[a-z][a-z-]{5,}", sent) if w not in OPPOSITE]
     pool = [w for o in others for w in re.findall(r"[a-z][a-z-]{5,}", o) if w not in abstract]
     if nouns and pool:  # a content word from another abstract
         out.append(re.sub(rf"\b{re.escape(rng.choice(nouns))}\b", rng.choice(pool), sent, count=1))

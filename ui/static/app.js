@@ -58,16 +58,13 @@
     }
   });
   // Enter in the question box while an answer is pending does nothing: the text stays for later.
-  document.addEventListener("keydown", function (ev) {
+  function holdEnter(ev) {
     if (ev.key !== "Enter" || ev.shiftKey || !ev.target.closest("#question")) return;
     const b = document.querySelector("#send");
     if (b && b.disabled) { ev.preventDefault(); ev.stopImmediatePropagation(); }
-  }, true);
-  document.addEventListener("keypress", function (ev) {
-    if (ev.key !== "Enter" || ev.shiftKey || !ev.target.closest("#question")) return;
-    const b = document.querySelector("#send");
-    if (b && b.disabled) { ev.preventDefault(); ev.stopImmediatePropagation(); }
-  }, true);
+  }
+  document.addEventListener("keydown", holdEnter, true);
+  document.addEventListener("keypress", holdEnter, true);
   // Each answer's accessible label is its text, not its HTML.
   const observer = new MutationObserver(function () {
     document.querySelectorAll("#chat .answer > .label-src").forEach(function (src) {
