@@ -49,6 +49,9 @@ class Assistant:
         self.store = Store(settings, self.embedder.signature())
         self.lexical = Lexical(settings, self.store)
         self._write_lock = threading.Lock()
+        # The library listing (papers without abstracts, with their folded search keys), kept per
+        # version stamp: listing 100K papers takes seconds, and any write changes the stamp.
+        self._listing: tuple[str, list[Paper], list[str]] | None = None
         self._engines: dict[str, Engine] = {}
         self._default_engine = engine
         if engine is not None:
@@ -111,12 +114,18 @@ class Assistant:
 
     def papers(self, search: str = "") -> list[Paper]:
         """The stored papers (without abstracts), in title order; `search` keeps those whose
-        title, id, authors or source contain it (ignoring case and accents)."""
-        papers = self.store.papers()
+        title, id, authors or source contain it (ignoring case and accents). The listing is read
+        once per version stamp, so a search in a large library does not re-read the store."""
+        stamp = self.store.version()
+        listing = self._listing
+        if listing is None or listing[0] != stamp:
+            papers = self.store.papers()
+            listing = (stamp, papers, [fold(f"{p.title} {p.id} {'; '.join(p.authors)} {p.source}").lower() for p in papers])
+            self._listing = listing
         needle = fold(search).lower().strip()
         if not needle:
-            return papers
-        return [p for p in papers if needle in fold(f"{p.title} {p.id} {'; '.join(p.authors)} {p.source}").lower()]
+            return list(listing[1])
+        return [p for p, key in zip(listing[1], listing[2]) if needle in key]
 
     def paper(self, paper_id: str) -> Paper | None:
         """One stored paper with its abstract."""

@@ -299,3 +299,18 @@ def test_fetch_without_network_is_one_line(model_cache: Path, tmp_path: Path) ->
     assert out.stderr.strip().count("\n") == 0
     bad = run_cli(["fetch", "arxiv", "not-an-id"], env)
     assert bad.returncode == 2 and "Bad arXiv id" in bad.stderr
+
+
+def test_papers_tab_shows_a_bounded_page_of_a_large_library(formats: dict[str, Path], store: Callable[..., Assistant]) -> None:
+    """At 100K papers the whole table made every page load a 7.7 MB config: the tab shows
+    `library_rows` rows and says how to find the others."""
+    from ui.app import build_app
+
+    a = store(library_rows=2)
+    a.ingest(formats["jsonl"])
+    config = build_app(a).get_config_file()
+    table = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "library")
+    notes = [c["props"].get("value", "") for c in config["components"] if c.get("type") == "html"]
+    assert len(table["props"]["value"]["data"]) == 2
+    assert any("Showing the first 2 of 5 papers" in str(n) for n in notes), notes
+    a.close()
