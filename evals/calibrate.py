@@ -5,6 +5,9 @@ For every dev question it retrieves, ranks the evidence and computes the gate's 
 (L2-regularised, Newton's method, standardised inputs) and picks the threshold that refuses
 the most unanswerable questions while wrongly refusing at most `--max-false-refusals` of the
 answerable ones. It prints the Settings values; the test questions are never read.
+With `--distractors FILE --n 10000` the same dev questions are also asked inside a collection
+padded with distractor documents, and both sets are fitted together, so the gate sees what a
+large collection's near matches look like.
 Questions the gate's rules refuse outright (a name no retrieved paper uses) stay in the fit: they
 show the model what a question from outside the collection looks like.
 """
@@ -22,8 +25,9 @@ from rag.evidence import FEATURES, rank_for_question, signals
 from .run import load_questions, open_eval_store
 
 
-def features(settings: Settings, split: str = "dev") -> tuple[np.ndarray, np.ndarray, list[dict]]:  # type: ignore[type-arg]
-    a = open_eval_store(settings, progress=False)
+def features(settings: Settings, split: str = "dev", distractors: str | None = None,
+             n: int = 0) -> tuple[np.ndarray, np.ndarray, list[dict]]:  # type: ignore[type-arg]
+    a = open_eval_store(settings, distractors=distractors, n=n, progress=False)
     xs, ys, rows = [], [], []
     for row in load_questions(split):
         history = [a.ask(h) for h in row["history"]]
@@ -34,7 +38,7 @@ def features(settings: Settings, split: str = "dev") -> tuple[np.ndarray, np.nda
         qvec = a.embedder.encode([query])[0]
         sources = a.retriever.retrieve(query, query_vec=qvec)
         ranked = rank_for_question(query, qvec, sources, a.index, settings.scoring)
-        xs.append(signals(query, sources, ranked).vector())
+        xs.append(signals(query, sources, ranked, sc=settings.scoring).vector())
         ys.append(1.0 if row["answerable"] else 0.0)
         rows.append(row)
     return np.asarray(xs), np.asarray(ys), rows
@@ -74,9 +78,15 @@ def main() -> None:
     ap.add_argument("--max-false-refusals", type=float, default=0.03)
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--show", action="store_true", help="print each dev question's signals")
+    ap.add_argument("--distractors", help="also fit on the dev questions inside distractor documents (a JSONL file)")
+    ap.add_argument("--n", default="10000", help="distractor documents per extra collection, comma-separated")
     args = ap.parse_args()
     settings = Settings()
     x, y, rows = features(settings)
+    if args.distractors:  # the same dev questions in a grown collection: thresholds must not drift with its size
+        for n in (int(v) for v in args.n.split(",")):
+            xn, yn, rn = features(settings, "dev", args.distractors, n)
+            x, y, rows = np.vstack([x, xn]), np.concatenate([y, yn]), rows + rn
     if args.show:
         for r, v in zip(rows, x):
             print(f"{int(r['answerable'])} {r['kind'][:10]:<10} " + " ".join(f"{n[:5]}={val:.2f}" for n, val in zip(FEATURES, v))

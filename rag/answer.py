@@ -66,7 +66,13 @@ class Answerer:
         if rule is not None:
             return rule, 0.0
         sc = self.settings.scoring
-        sig = signals(question, sources, ranked)
+        sig = signals(question, sources, ranked, sc=sc)
+        if sc.require_number and sig.asks_number and not sig.typed:
+            return "it asks for a number, and no retrieved sentence gives one for what it counts", 0.0
+        if sc.require_reason and sig.asks_reason and not sig.gives_reason:
+            return "it asks why, and no retrieved sentence gives a cause or a mechanism", 0.0
+        if sc.require_name and sig.asks_name and sig.gives_name is False:
+            return "it asks which one, and no retrieved sentence names one where it speaks of it", 0.0
         weights = [sc.gate_dense, sc.gate_sentence, sc.gate_evidence, sc.gate_focus, sc.gate_typed, sc.gate_topic,
                    sc.gate_coverage]
         p = 1.0 / (1.0 + math.exp(-(sc.gate_bias + sum(w * x for w, x in zip(weights, sig.vector())))))

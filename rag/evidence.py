@@ -28,6 +28,7 @@ from .text import (
     INTRO,
     NAMING,
     NUMBER_WORDS,
+    REASON,
     RESULT,
     Ask,
     analyze_question,
@@ -231,6 +232,11 @@ class Signals:
     topic: float  # how close the question is to the best sentence's paper as a whole
     named: float  # share of the question's names that one retrieved paper uses (they belong together)
     coverage: float  # share of the question's other content words that the best paper uses
+    asks_number: bool = False  # the question asks "how many / how much / what rate": an answer is a number
+    asks_reason: bool = False  # the question asks "why": an answer gives a cause or a mechanism
+    gives_reason: bool = False  # a top sentence says "because", "leads to", "by ...ing"
+    asks_name: bool = False  # the question asks "which model / dataset / benchmark": an answer names one
+    gives_name: bool | None = None  # a top sentence names such a thing next to the asked-for noun (None: none uses the noun)
 
     def vector(self) -> list[float]:
         return [self.dense, self.sentence, self.evidence, self.focus, self.typed, self.topic, self.coverage]
@@ -245,7 +251,8 @@ _GENERIC_QUANTITY = frozenset(
 GENERIC_NAMES = frozenset("LLM LLMS RL AI ML NLP DNN CNN RNN GPU GPUS API SOTA".split())  # words, not names of things
 
 
-def signals(question: str, sources: list[Source], ranked: list[tuple[float, SentenceHit]], top: int = 8) -> Signals:
+def signals(question: str, sources: list[Source], ranked: list[tuple[float, SentenceHit]], top: int = 8,
+            sc: Scoring | None = None) -> Signals:
     """The gate's inputs, from the question's kind and the best `top` evidence sentences (of the
     best sentence's paper, unless the question spans papers)."""
     if not sources or not ranked:
@@ -264,16 +271,44 @@ def signals(question: str, sources: list[Source], ranked: list[tuple[float, Sent
     typed_kind = ask.kind == "quantity"  # a number is unambiguous; whether a name answers "which X" is not
     pool = ranked if ask.kind in ("list", "comparison") else [t for t in ranked if t[1].source == best.source]
     share, typed = 0.0, 0.0
+    gives: bool | None = None
+    gives_reason = False
+    window = (sc or Scoring()).entity_window
     for _, h in pool[:top]:
         terms = content_terms(h.text)
         s = len(focus & terms) / len(focus) if focus else 1.0
         share = max(share, s)
         if typed_kind and s > 0 and carries(ask, h.text, question, own_names(sources[h.source])):
             typed = 1.0
+        gives_reason = gives_reason or bool(REASON.search(h.text))
+        if ask.entity and not gives:
+            found = names_near(ask, h.text, question, window)
+            gives = found if found is not None else gives
     if not typed_kind:
         typed = share  # no kind of answer asked for: how much of the question's words the evidence uses
     return Signals(max(s.dense for s in sources), max(s.sentence for s in sources), best.score, share, typed,
-                   sources[best.source].topic, named, coverage)
+                   sources[best.source].topic, named, coverage,
+                   asks_number=typed_kind, asks_reason=ask.kind == "reason", gives_reason=gives_reason,
+                   asks_name=ask.entity, gives_name=gives)
+
+
+def names_near(ask: Ask, text: str, question: str, window: int) -> bool | None:
+    """For "which model / dataset / benchmark": does the sentence name one (a name the question
+    does not use; the paper's own counts) within `window` words of the asked-for noun ("on MNIST,
+    ... and CIFAR100 datasets", "RewardBench, a benchmark")? None when it never uses the noun:
+    a paraphrase may say "classifier" where the paper says "model", so there is nothing to judge."""
+    toks = [w.lower() for w in words(text)]
+    about = {stem(ask.head)} | set(ask.focus)
+    heads = [i for i, w in enumerate(toks) if stem(w) in about]
+    if not heads:
+        return None
+    for n in names(text) - names(question):  # not every capitalised word: "Large Language Models" names nothing
+        if n.upper() in GENERIC_NAMES or not words(n):
+            continue
+        first = words(n)[0].lower()
+        if any(abs(i - j) <= window for i, w in enumerate(toks) if w == first for j in heads):
+            return True
+    return False
 
 
 def focus_terms(ask: Ask) -> frozenset[str]:

@@ -107,6 +107,29 @@ class Scoring(BaseModel):
     min_sentence: float = Field(
         default=0.30, description="An extractive answer adds a further sentence only when it scores at least this (cosine + lexical)."
     )
+    require_number: bool = Field(
+        default=True,
+        description="Refuse a 'how many / what rate' question unless a top evidence sentence carries a number next to "
+        "what it counts: on dev every answerable such question had one (11 of 11) and 5 of 8 wrongly answered "
+        "unanswerable ones did not; the additive gate let high similarity outweigh the missing number.",
+    )
+    require_reason: bool = Field(
+        default=True,
+        description="Refuse a 'why' question unless a top sentence gives a cause or mechanism ('because', 'leads to', "
+        "'by ...ing'): all 6 answerable dev 'why' questions had one; at 100K documents 'Why does the Moon have "
+        "phases?' was answered with a package that 'calculates the current lunar phase'.",
+    )
+    require_name: bool = Field(
+        default=True,
+        description="Refuse a 'which model / dataset / benchmark' question unless a top sentence names one near the "
+        "asked-for noun: on dev 3 of 3 such unanswerable questions lacked one ('collected from a teacher model') "
+        "and 10 of 12 answerable ones had one.",
+    )
+    entity_window: int = Field(
+        default=6, ge=1,
+        description="Words between the asked-for noun and a name that fills it ('MNIST, FashionMNIST, CIFAR10, and "
+        "CIFAR100 datasets' puts the last listed name 1 word away and the first 6).",
+    )
     # The gate: p = sigmoid(bias + sum of weight x signal) over rag.evidence.Signals; answer when p >= gate_threshold.
     # Fitted by `python -m evals.calibrate` on the dev questions only (non-negative logistic regression; the
     # threshold refuses the most unanswerable dev questions while wrongly refusing at most 3% of answerable ones).

@@ -311,6 +311,13 @@ RESULT = re.compile(
     r"\b(experiments?|empirical(ly)?|evaluations?|benchmarks?) (show|demonstrate|indicate|on)\b|\b(outperforms?|achieves?|"
     r"state-of-the-art|sota)\b", re.I
 )
+# What a sentence that answers "why" says: a cause, a consequence or a mechanism ("because",
+# "leads to", "by regularizing").
+REASON = re.compile(
+    r"\b(because|due to|since|as a result|results? (in|from)|resulting (in|from)|lead(s|ing)? to|led to|"
+    r"caus(e|es|ed|ing)|owing to|so that|thereby|explain(s|ed|ing)?|attribut(e|ed|able) to|stem(s|med|ming)? from|"
+    r"aris(e|es|ing)|reasons?|thus|therefore|hence|by \w+ing)\b", re.I
+)
 INTRO = re.compile(
     r"\b(we (propose|introduce|present|develop|call|dub|name|term)|called|named|dubbed|termed|is an?|are)\b", re.I
 )

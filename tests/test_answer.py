@@ -78,3 +78,57 @@ def test_bad_questions_are_usage_errors(assistant: Assistant) -> None:
         assistant.ask("why " * 600)
     with pytest.raises(UsageError, match="Unknown engine"):
         assistant.ask("What is SequenceMatch?", engine="gpt-9")
+
+
+@pytest.mark.parametrize(
+    "question, sentence, expected",
+    [
+        # a name next to the asked-for noun fills "which X"
+        ("On which image datasets was CCL evaluated?", "Experimental results on MNIST, FashionMNIST, CIFAR10, and CIFAR100 datasets show gains.", True),
+        ("Which state-of-the-art SAT solver was NeuroBack built on?", "NeuroBack is implemented on top of Kissat-3, a state-of-the-art SAT solver.", True),
+        ("Which benchmark does the paper introduce?", "We introduce RewardMATH, a reliable benchmark for reward models.", True),
+        # the noun is there, but nothing names it
+        ("Which teacher model is used to collect the data in RevThink?", "In RevThink, we collect structured reasoning from a teacher model.", False),
+        ("Which three language models were improved by ReST-MCTS*?", "With ReST-MCTS* we can continuously enhance the three language models.", False),
+        # a capitalised word is not a name ("Large Language Models"), and a name far from the noun does not fill it
+        ("Which teacher model is used?", "Large Language Models learn from a teacher model.", False),
+        ("Which teacher model is used?", "We use a teacher model to label data, which the experiments, run with great care over many weeks, compare against GPT-4.", False),
+        # the sentence never uses the noun: nothing to judge
+        ("Which classifier predicts attributes first?", "Concept bottleneck models (CBMs) map inputs to concepts before the label.", None),
+    ],
+)
+def test_which_questions_need_a_name_near_the_asked_noun(question: str, sentence: str, expected: bool | None) -> None:
+    from rag.evidence import analyze_question, names_near
+
+    ask = analyze_question(question)
+    assert ask.entity
+    assert names_near(ask, sentence, question, window=6) is expected
+
+
+@pytest.mark.parametrize(
+    "sentence, gives",
+    [
+        ("The model collapses because the dynamics model is queried outside its support.", True),
+        ("This leads to a natural notion of model simplicity.", True),
+        ("We stabilise training by regularizing the policy towards the data.", True),
+        ("Moon Phases calculates the current lunar phase and illumination percentage.", False),
+        ("A Python package to download subsurface data.", False),
+    ],
+)
+def test_reason_sentences(sentence: str, gives: bool) -> None:
+    from rag.text import REASON
+
+    assert bool(REASON.search(sentence)) is gives
+
+
+@pytest.mark.parametrize(
+    "question, why",
+    [
+        ("What learning rate does Tree-Planner use for fine-tuning?", "asks for a number"),
+        ("How many layers does the Coconut model have?", "asks for a number"),
+        ("What batch size was used to train NeuroBack?", "asks for a number"),
+    ],
+)
+def test_details_no_abstract_gives_are_refused_with_the_reason(assistant: Assistant, question: str, why: str) -> None:
+    ans = assistant.ask(question)
+    assert ans.refused and why in (ans.reason or ""), (ans.reason, ans.text)
