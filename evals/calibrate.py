@@ -8,26 +8,28 @@ answerable ones. It prints the Settings values; the test questions are never rea
 With `--distractors FILE --n 10000` the same dev questions are also asked inside a collection
 padded with distractor documents, and both sets are fitted together, so the gate sees what a
 large collection's near matches look like.
-Questions the gate's rules refuse outright (a name no retrieved paper uses) stay in the fit: they
-show the model what a question from outside the collection looks like.
+Questions a rule refuses (a name no retrieved paper uses, a number or name or reason that no
+evidence sentence carries) are left out: the gate only ever sees the others.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
-from rag import Settings
+from rag import Assistant, Settings
 from rag.evidence import FEATURES, rank_for_question, signals
 
 from .run import load_questions, open_eval_store
 
 
-def features(settings: Settings, split: str = "dev", distractors: str | None = None,
-             n: int = 0) -> tuple[np.ndarray, np.ndarray, list[dict]]:  # type: ignore[type-arg]
-    a = open_eval_store(settings, distractors=distractors, n=n, progress=False)
+def features(settings: Settings, split: str = "dev", distractors: str | None = None, n: int = 0,
+             store: Assistant | None = None) -> tuple[np.ndarray, np.ndarray, list[dict]]:  # type: ignore[type-arg]
+    """The gate's signals for each question that no refusal rule stops (the gate never sees the others)."""
+    a = store or open_eval_store(settings, distractors=distractors, n=n, progress=False)
     xs, ys, rows = [], [], []
     for row in load_questions(split):
         history = [a.ask(h) for h in row["history"]]
@@ -38,6 +40,9 @@ def features(settings: Settings, split: str = "dev", distractors: str | None = N
         qvec = a.embedder.encode([query])[0]
         sources = a.retriever.retrieve(query, query_vec=qvec)
         ranked = rank_for_question(query, qvec, sources, a.index, settings.scoring)
+        if a.answerer.rule_refusal(query, sources, ranked) is not None or a.answerer.slot_refusal(
+                signals(query, sources, ranked, sc=settings.scoring)) is not None:
+            continue
         xs.append(signals(query, sources, ranked, sc=settings.scoring).vector())
         ys.append(1.0 if row["answerable"] else 0.0)
         rows.append(row)
@@ -80,6 +85,9 @@ def main() -> None:
     ap.add_argument("--show", action="store_true", help="print each dev question's signals")
     ap.add_argument("--distractors", help="also fit on the dev questions inside distractor documents (a JSONL file)")
     ap.add_argument("--n", default="10000", help="distractor documents per extra collection, comma-separated")
+    ap.add_argument("--store", action="append", default=[], metavar="DATA_DIR:COLLECTION",
+                    help="also fit on an existing collection of the bundled papers plus distractors (e.g. one "
+                    "`make bench-scale` built: .rag/bench-scale/scale-10000:scale)")
     args = ap.parse_args()
     settings = Settings()
     x, y, rows = features(settings)
@@ -87,6 +95,12 @@ def main() -> None:
         for n in (int(v) for v in args.n.split(",")):
             xn, yn, rn = features(settings, "dev", args.distractors, n)
             x, y, rows = np.vstack([x, xn]), np.concatenate([y, yn]), rows + rn
+    for spec in args.store:
+        folder, _, collection = spec.rpartition(":")
+        extra = Assistant(settings.model_copy(update={"data_dir": Path(folder), "collection": collection,
+                                                      "min_abstract_chars": 10, "auto_ingest": False}), progress=False)
+        xn, yn, rn = features(settings, "dev", store=extra)
+        x, y, rows = np.vstack([x, xn]), np.concatenate([y, yn]), rows + rn
     if args.show:
         for r, v in zip(rows, x):
             print(f"{int(r['answerable'])} {r['kind'][:10]:<10} " + " ".join(f"{n[:5]}={val:.2f}" for n, val in zip(FEATURES, v))

@@ -21,7 +21,7 @@ import numpy as np
 from .citations import Segment, build_citations, check_answer, strip_markers
 from .compose import missing_sides, rank_segments
 from .engines import DraftContext, Engine, Extractive, TextCallback
-from .evidence import FEATURES, SentenceHit, SentenceIndex, compared_papers, rank_for_question, signals
+from .evidence import FEATURES, SentenceHit, SentenceIndex, Signals, compared_papers, rank_for_question, signals
 from .settings import Settings
 from .text import asks_multiple, is_name, mentions, question_names, sentence_spans
 from .types import Answer, CheckReport, Filters, Source
@@ -60,6 +60,19 @@ class Answerer:
             return f"no single paper mentions {', '.join(sorted(qnames))} together"
         return None
 
+    def slot_refusal(self, sig: Signals) -> str | None:
+        """Refusals by the kind of answer asked for, which the evidence must carry."""
+        sc = self.settings.scoring
+        if sc.require_number and sig.asks_number and not sig.typed:
+            return "it asks for a number, and no retrieved sentence gives one for what it counts"
+        if sc.require_focus and sig.asks_about and not sig.focus:
+            return "it asks for a kind of thing that no retrieved sentence speaks of"
+        if sc.require_reason and sig.asks_reason and not sig.gives_reason:
+            return "it asks why, and no retrieved sentence gives a cause or a mechanism"
+        if sc.require_name and sig.asks_name and sig.gives_name is False:
+            return "it asks which one, and no retrieved sentence names one where it speaks of it"
+        return None
+
     def gate(self, question: str, sources: list[Source], ranked: Ranked) -> tuple[str | None, float]:
         """(why to refuse or None, the gate's probability that the papers answer the question)."""
         rule = self.rule_refusal(question, sources, ranked)
@@ -67,12 +80,9 @@ class Answerer:
             return rule, 0.0
         sc = self.settings.scoring
         sig = signals(question, sources, ranked, sc=sc)
-        if sc.require_number and sig.asks_number and not sig.typed:
-            return "it asks for a number, and no retrieved sentence gives one for what it counts", 0.0
-        if sc.require_reason and sig.asks_reason and not sig.gives_reason:
-            return "it asks why, and no retrieved sentence gives a cause or a mechanism", 0.0
-        if sc.require_name and sig.asks_name and sig.gives_name is False:
-            return "it asks which one, and no retrieved sentence names one where it speaks of it", 0.0
+        slot = self.slot_refusal(sig)
+        if slot is not None:
+            return slot, 0.0
         weights = [sc.gate_dense, sc.gate_sentence, sc.gate_evidence, sc.gate_focus, sc.gate_typed, sc.gate_topic,
                    sc.gate_coverage]
         p = 1.0 / (1.0 + math.exp(-(sc.gate_bias + sum(w * x for w, x in zip(weights, sig.vector())))))

@@ -158,7 +158,8 @@ _ALIAS = re.compile(r"\(\s*([A-Z][A-Za-z0-9*^+\-]{1,30})\s*\)")
 
 
 @lru_cache(maxsize=4096)
-def _own_names(title: str, abstract: str) -> frozenset[str]:
+def paper_own_names(title: str, abstract: str) -> frozenset[str]:
+    """What a paper calls its own (see `own_names`), from its title and abstract."""
     found = set(names(title)) | set(_ALIAS.findall(fold(abstract)))
     head = title_name(title)
     if head:
@@ -172,7 +173,7 @@ def _own_names(title: str, abstract: str) -> frozenset[str]:
 def own_names(source: Source) -> frozenset[str]:
     """What a paper calls its own: its title's names and short name, and the names its abstract
     introduces ("we propose X", "(X)")."""
-    return _own_names(source.paper.title, source.paper.abstract)
+    return paper_own_names(source.paper.title, source.paper.abstract)
 
 
 def owns(source: Source, name: str) -> bool:
@@ -190,6 +191,7 @@ def rank_for_question(question: str, qvec: np.ndarray, sources: list[Source], in
     qnames = list(question_names(question))
     distinctive = [n for n in qnames if is_name(n)]
     about = [any(mentions(f"{s.paper.title} {s.paper.abstract}", n) for n in distinctive) for s in sources]
+    titled = any(s.named for s in sources)  # a paper whose title or own alias is the question's name
     ranked = []
     for h in hits:
         if sources[h.source].topic < sc.min_topic and not about[h.source]:
@@ -202,7 +204,8 @@ def rank_for_question(question: str, qvec: np.ndarray, sources: list[Source], in
             adj += sc.quantity_bonus
         if ask.kind in ("quantity", "name") and carries(ask, h.text, question, own_names(sources[h.source])):
             adj += sc.focus_bonus if ask.kind == "quantity" else sc.name_bonus
-        named = sources[h.source].named or any(mentions(h.text, n) for n in qnames)  # a sentence of the named paper is about it
+        # A sentence of the named paper is about it; when no paper is the named one, a sentence that uses the name.
+        named = sources[h.source].named or (not titled and any(mentions(h.text, n) for n in qnames))
         if named:
             adj += sc.named_bonus
         if ask.kind == "definition" and INTRO.search(h.text) and (named or not qnames):
@@ -233,6 +236,7 @@ class Signals:
     named: float  # share of the question's names that one retrieved paper uses (they belong together)
     coverage: float  # share of the question's other content words that the best paper uses
     asks_number: bool = False  # the question asks "how many / how much / what rate": an answer is a number
+    asks_about: bool = False  # "what / which <noun> ...": the question names what the answer is (a rule, a capital)
     asks_reason: bool = False  # the question asks "why": an answer gives a cause or a mechanism
     gives_reason: bool = False  # a top sentence says "because", "leads to", "by ...ing"
     asks_name: bool = False  # the question asks "which model / dataset / benchmark": an answer names one
@@ -288,7 +292,8 @@ def signals(question: str, sources: list[Source], ranked: list[tuple[float, Sent
         typed = share  # no kind of answer asked for: how much of the question's words the evidence uses
     return Signals(max(s.dense for s in sources), max(s.sentence for s in sources), best.score, share, typed,
                    sources[best.source].topic, named, coverage,
-                   asks_number=typed_kind, asks_reason=ask.kind == "reason", gives_reason=gives_reason,
+                   asks_number=typed_kind, asks_about=ask.kind in ("other", "name") and not ask.entity and bool(ask.focus),
+                   asks_reason=ask.kind == "reason", gives_reason=gives_reason,
                    asks_name=ask.entity, gives_name=gives)
 
 

@@ -9,7 +9,8 @@
   more than a share of the collection are common terms and skipped.
 Each ranker ranks papers by their best hit; RRF adds `weight / (rrf_k + rank)` over rankers.
 A paper whose title carries a name the question uses ("Tree-Planner: ...") comes before
-papers that merely mention the name. Filters (year, author, paper) go into every ranker's
+papers that merely mention the name, and so does a paper that introduces a distinctive name the
+question uses ("... Control (DoC)" for "What is DoC?"), however many documents share its words. Filters (year, author, paper) go into every ranker's
 query, never a post-filter that starves top-k.
 Not here: deciding whether the evidence answers the question (answer.py).
 """
@@ -22,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from .evidence import paper_own_names
 from .lexical import Lexical
 from .models import Embedder
 from .settings import Settings
 from .store import Store
-from .text import name_key, name_keys_in, question_names
+from .text import is_name, name_key, name_keys_in, question_names
 from .types import ChunkHit, Filters, Source
 
 RANKERS = ("chunk_dense", "sentence_dense", "lexical", "names")
@@ -168,6 +170,15 @@ class HybridRetriever:
                                   bm25=b.bm25, named=b.named, topic=topic, chunks=hits))
         return sources
 
+    def _owners(self, key: str, found: list[tuple[str, bool, str]]) -> set[str]:
+        """The papers among the few that use a distinctive name ("DoC", "CoIn") that introduce it
+        as their own ("Dichotomy of Control (DoC)", "we propose X"): the papers the name refers to.
+        Only when at most `owner_check_max` papers use it, so the check stays a few reads."""
+        if len(found) > self.settings.scoring.owner_check_max:
+            return set()
+        records = self.store.get_papers([pid for pid, _, _ in found])
+        return {pid for pid, p in records.items() if any(name_key(n) == key for n in paper_own_names(p.title, p.abstract))}
+
     def _named(self, question: str, scope: Scope, best: dict[str, _Best]) -> list[str]:
         """Papers using a name the question uses (any run of its words, matched as a name key),
         those whose title carries the name first. Names used by more than a share of the
@@ -177,6 +188,7 @@ class HybridRetriever:
         common = max(sc.name_min_papers, sc.name_max_share * total)
         allowed = set(scope.paper_ids) if scope.paper_ids is not None else None
         named_keys = {name_key(n) for n in question_names(question)}
+        distinct_keys = {name_key(n) for n in question_names(question) if is_name(n)}
         keys = set(name_keys_in(question)) | named_keys
         score: dict[str, float] = defaultdict(float)
         for key, found in self.lexical.names_for(keys).items():
@@ -188,10 +200,11 @@ class HybridRetriever:
             distinctive = len(found) <= common
             if titled and self.lexical.phrase_papers(titled[0][1], int(common) + 1) > common:
                 titled = []  # a title made of common words ("Diffusion Models: ...") names nothing
+            owners = self._owners(key, found) if key in distinct_keys and not titled else set()
             for pid, in_title, _ in found:
                 if allowed is not None and pid not in allowed:
                     continue
-                if in_title and titled:
+                if (in_title and titled) or pid in owners:
                     best[pid].named = True
                     score[pid] += 2.0
                 elif distinctive:

@@ -188,18 +188,28 @@ class Store:
 
     # ---- opening and checking -------------------------------------------------------
     def _collection(self, name: str) -> Any:
+        ef = self.settings.hnsw_ef_search
         with self.io(f"opening collection {name!r}"):
             try:
-                return self.client.get_collection(name)
+                coll = self.client.get_collection(name)
             except Exception:  # missing: create it, when we may write
-                if self.lock is not None and not self.lock.writable:
-                    raise StoreError(
-                        f"There is no index in the read-only {self.settings.store_location()}: "
-                        "build it with `rag ingest` where the directory is writable."
-                    ) from None
-                return self.client.get_or_create_collection(
-                    name=name, metadata=self.signature, configuration={"hnsw": {"space": "cosine"}}
+                coll = None
+            if coll is not None:
+                hnsw = (coll.configuration or {}).get("hnsw") or {}
+                writable = self.lock is None or self.lock.writable
+                if isinstance(hnsw, dict) and hnsw.get("ef_search") not in (None, ef) and writable:
+                    # A search-time setting: safe to change on a built index. Chroma reads it when it
+                    # loads the index, so it holds from the next start (the eval and bench set it first).
+                    coll.modify(configuration={"hnsw": {"ef_search": ef}})
+                return coll
+            if self.lock is not None and not self.lock.writable:
+                raise StoreError(
+                    f"There is no index in the read-only {self.settings.store_location()}: "
+                    "build it with `rag ingest` where the directory is writable."
                 )
+            return self.client.get_or_create_collection(
+                name=name, metadata=self.signature, configuration={"hnsw": {"space": "cosine", "ef_search": ef}}
+            )
 
     def _check(self) -> None:
         for coll in (self.chunks, self.sentences, self.paper_rows):

@@ -314,3 +314,34 @@ def test_papers_tab_shows_a_bounded_page_of_a_large_library(formats: dict[str, P
     assert len(table["props"]["value"]["data"]) == 2
     assert any("Showing the first 2 of 5 papers" in str(n) for n in notes), notes
     a.close()
+
+
+def test_the_paper_that_introduces_a_name_answers_for_it(store: Callable[..., Assistant], tmp_path: Path) -> None:
+    """'What is DoF?': documents that merely use the word ('dof tools') must not outrank the paper
+    that introduces the name ('Dichotomy of Foo (DoF)'), nor supply the answer."""
+    rows = [{"title": "Separating Luck from Skill in Sequential Decisions",
+             "abstract": "Return-conditioned learning confuses luck with skill. We propose Dichotomy of Foo (DoF), which "
+             "separates what a policy controls from what it does not by a mutual information constraint. DoF gives "
+             "consistent policies on stochastic games."}]
+    rows += [{"title": f"dof-kit-{i}", "abstract": f"Dof kit {i} is a small library of dof helpers: what is dof, dof "
+              f"parsing and dof conversion tools for robot arms with {i + 3} degrees of freedom (dof)."} for i in range(8)]
+    path = jsonl(tmp_path / "dof.jsonl", rows)
+    a = store()
+    a.ingest(path)
+    top = a.retrieve("What is DoF?")[0]
+    assert top.paper.title.startswith("Separating Luck") and top.named
+    ans = a.ask("What is DoF?")
+    assert not ans.refused and ans.citations[0].title.startswith("Separating Luck"), ans.text
+    a.close()
+
+
+def test_hnsw_search_breadth_is_set_and_updated(formats: dict[str, Path], store: Callable[..., Assistant]) -> None:
+    """ef_search is a search-time setting: new collections get it, and an existing one is updated."""
+    a = store()
+    a.ingest(formats["jsonl"])
+    assert a.store.chunks.configuration["hnsw"]["ef_search"] == a.settings.hnsw_ef_search
+    a.close()
+    b = store(hnsw_ef_search=300)
+    assert all(c.configuration["hnsw"]["ef_search"] == 300 for c in (b.store.chunks, b.store.sentences))
+    assert b.ask(QUESTIONS[0][0]).citations  # the index still answers
+    b.close()
