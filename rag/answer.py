@@ -65,8 +65,6 @@ class Answerer:
         sc = self.settings.scoring
         if sc.require_number and sig.asks_number and not sig.typed:
             return "it asks for a number, and no retrieved sentence gives one for what it counts"
-        if sc.require_focus and sig.asks_about and not sig.focus:
-            return "it asks for a kind of thing that no retrieved sentence speaks of"
         if sc.require_reason and sig.asks_reason and not sig.gives_reason:
             return "it asks why, and no retrieved sentence gives a cause or a mechanism"
         if sc.require_name and sig.asks_name and sig.gives_name is False:

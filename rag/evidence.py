@@ -236,7 +236,6 @@ class Signals:
     named: float  # share of the question's names that one retrieved paper uses (they belong together)
     coverage: float  # share of the question's other content words that the best paper uses
     asks_number: bool = False  # the question asks "how many / how much / what rate": an answer is a number
-    asks_about: bool = False  # "what / which <noun> ...": the question names what the answer is (a rule, a capital)
     asks_reason: bool = False  # the question asks "why": an answer gives a cause or a mechanism
     gives_reason: bool = False  # a top sentence says "because", "leads to", "by ...ing"
     asks_name: bool = False  # the question asks "which model / dataset / benchmark": an answer names one
@@ -292,8 +291,7 @@ def signals(question: str, sources: list[Source], ranked: list[tuple[float, Sent
         typed = share  # no kind of answer asked for: how much of the question's words the evidence uses
     return Signals(max(s.dense for s in sources), max(s.sentence for s in sources), best.score, share, typed,
                    sources[best.source].topic, named, coverage,
-                   asks_number=typed_kind, asks_about=ask.kind in ("other", "name") and not ask.entity and bool(ask.focus),
-                   asks_reason=ask.kind == "reason", gives_reason=gives_reason,
+                   asks_number=typed_kind, asks_reason=ask.kind == "reason", gives_reason=gives_reason,
                    asks_name=ask.entity, gives_name=gives)
 
 

@@ -119,12 +119,6 @@ class Scoring(BaseModel):
         "what it counts: on dev every answerable such question had one (11 of 11) and 5 of 8 wrongly answered "
         "unanswerable ones did not; the additive gate let high similarity outweigh the missing number.",
     )
-    require_focus: bool = Field(
-        default=True,
-        description="Refuse a 'what / which <noun>' question ('What acceptance rule ...', 'What is the capital of ...') "
-        "when no top sentence uses that noun: on dev at 78, 10K and 100K documents all 5 such unanswerable "
-        "questions lacked it and 1 of 57 answerable ones did (from a wrongly retrieved paper).",
-    )
     require_reason: bool = Field(
         default=True,
         description="Refuse a 'why' question unless a top sentence gives a cause or mechanism ('because', 'leads to', "

@@ -445,8 +445,6 @@ def analyze_question(question: str) -> Ask:
     m = re.match(r"(?:what|which)\s+(.*)", low)
     if m:
         rest = m.group(1)
-        if re.match(r"(happens?|happened|goes on|changes)\b", rest):  # "what happens when ...": an event, no asked-for noun
-            return Ask("how", frozenset())
         if re.match(r"(is|are|was|were)\b", rest) or re.match(r"does\b.*\bdo\b", rest):
             m2 = re.match(r"(?:is|are|was|were)\s+the\s+(.*?)\s+(?:of|in|for|that|used|does)\b", rest)
             if m2:
