@@ -103,7 +103,7 @@ def sentences(text: str) -> list[str]:
 
 # ---- words, terms, numbers -----------------------------------------------------------
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\.]*[A-Za-z0-9%]|[A-Za-z0-9]%?")
-_NUMBER = re.compile(r"(?<![A-Za-z0-9.^_])(\d+(?:[.,]\d+)*)(\s?%|x|×)?")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9.^_@])(\d+(?:[.,]\d+)*)(\s?%|x|×)?")
 
 STOPWORDS = frozenset(
     """a about above across after again against all almost also am an and any are as at be
@@ -421,6 +421,12 @@ def analyze_question(question: str) -> Ask:
     low = re.sub(r"^(and|so|but|also|then|now|ok|okay)\b[\s,]*", "", low)
     low = re.sub(r"^(according to [^,]{0,120},|in [^,]{0,80},|for [^,]{0,80},|on [^,]{0,80},|up to)\s*", "", low)
     low = re.sub(r"^(on|in|for|from|to|at|with|by|under|over|between)\s+(?=(which|what)\b)", "", low)
+    if not re.match(r"(what|which|how|why|who|whom|whose|when|where|is|are|was|were|does|do|did|can|could|would|will|"
+                    r"should|has|have|list|name|describe|explain|give|compare)\b", low):
+        # the asked-for phrase inside a statement: "Asking X once lets the solver finish what extra share of problems?"
+        m = re.search(r"\b(what|which|how many|how much)\b", low)
+        if m:
+            low = low[m.start():]
     own = frozenset().union(*(content_terms(n) for n in question_names(q))) if question_names(q) else frozenset()
 
     def terms_of(words: list[str]) -> frozenset[str]:
@@ -456,7 +462,10 @@ def analyze_question(question: str) -> Ask:
         if not words:
             return Ask("other", frozenset())
         if any(w in _QUANTITY_HEADS for w in words):
-            return Ask("quantity", terms_of(words))
+            of = re.match(r"(?:\w+[\s-]+){0,3}?(?:share|fraction|proportion|percentage|number|count)\s+of\s+(.*)", rest)
+            counted = _head_words(of.group(1))[-1:] if of and _head_words(of.group(1)) else []
+            # "what share of competition problems": the number counts the problems
+            return Ask("quantity", terms_of(words) | terms_of(counted))
         if any(w.rstrip("s") in NAMEABLE or w in NAMEABLE for w in words):
             head = next(w.rstrip("s") for w in reversed(words) if w.rstrip("s") in NAMEABLE or w in NAMEABLE)
             return Ask("name", terms_of(words), entity=head in ENTITIES, head=head)

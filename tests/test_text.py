@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rag.text import (
+    analyze_question,
     asks_comparison,
     asks_definition,
     asks_multiple,
@@ -116,3 +117,24 @@ def test_question_types(question: str, quantity: bool, definition: bool, compari
     assert asks_definition(question) is definition
     assert asks_comparison(question) is comparison
     assert asks_multiple(question) is multiple
+
+
+@pytest.mark.parametrize(
+    "question, kind, focus",
+    [
+        # the asked-for phrase inside a statement is still what is asked
+        ("Asking a graph model once lets the solver finish what extra share of competition problems?", "quantity", {"extra", "problem"}),
+        ("Given a 32B helper, how much shorter do the small model's answers get?", "quantity", {"shorter"}),
+        # "what share of X": the number is about X
+        ("What share of previously incorrect cases does back-patching recover?", "quantity", {"case"}),
+        # a question that starts normally is unchanged
+        ("Which base models does TULU 3 build on?", "name", {"base"}),
+    ],
+)
+def test_asked_for_phrase(question: str, kind: str, focus: set[str]) -> None:
+    ask = analyze_question(question)
+    assert ask.kind == kind and focus <= set(ask.focus), ask
+
+
+def test_metric_names_are_not_numbers() -> None:
+    assert numbers("pass@1 accuracy of 35.2% on pass@k") == {"35.2%"}
