@@ -49,9 +49,9 @@ class Assistant:
         self.store = Store(settings, self.embedder.signature())
         self.lexical = Lexical(settings, self.store)
         self._write_lock = threading.Lock()
-        # The library listing (papers without abstracts, with their folded search keys), kept per
-        # version stamp: listing 100K papers takes seconds, and any write changes the stamp.
-        self._listing: tuple[str, list[Paper], list[str]] | None = None
+        # The library listing, kept per version stamp (listing 100K papers takes seconds, and any
+        # write changes the stamp) as plain strings with folded search keys, not Paper objects.
+        self._listing: tuple[str, list[tuple[str, str, str, str, str, str, str]], list[str]] | None = None
         self._engines: dict[str, Engine] = {}
         self._default_engine = engine
         if engine is not None:
@@ -114,18 +114,25 @@ class Assistant:
 
     def papers(self, search: str = "") -> list[Paper]:
         """The stored papers (without abstracts), in title order; `search` keeps those whose
-        title, id, authors or source contain it (ignoring case and accents). The listing is read
-        once per version stamp, so a search in a large library does not re-read the store."""
+        title, id, authors or source contain it (ignoring case and accents)."""
+        return self.library(search)[0]
+
+    def library(self, search: str = "", limit: int | None = None) -> tuple[list[Paper], int]:
+        """The first `limit` papers `papers(search)` would give, and how many there are. The
+        listing is read once per version stamp, so searching a large library does not re-read
+        the store."""
         stamp = self.store.version()
         listing = self._listing
         if listing is None or listing[0] != stamp:
-            papers = self.store.papers()
-            listing = (stamp, papers, [fold(f"{p.title} {p.id} {'; '.join(p.authors)} {p.source}").lower() for p in papers])
+            rows = self.store.listing()
+            keys = [fold(f"{r[1]} {r[0]} {r[2]} {r[5]}").lower() for r in rows]
+            listing = (stamp, rows, keys)
             self._listing = listing
         needle = fold(search).lower().strip()
-        if not needle:
-            return list(listing[1])
-        return [p for p, key in zip(listing[1], listing[2]) if needle in key]
+        found = listing[1] if not needle else [r for r, key in zip(listing[1], listing[2]) if needle in key]
+        return [Paper(id=r[0], title=r[1], abstract="", authors=[a for a in r[2].split("; ") if a],
+                      year=int(r[3]) if r[3] else None, url=r[4] or None, source=r[5], added=r[6] or None)
+                for r in found[:limit]], len(found)
 
     def paper(self, paper_id: str) -> Paper | None:
         """One stored paper with its abstract."""

@@ -298,6 +298,18 @@ class Store:
         out = [paper_from_row(r["id"], r["metadatas"], "") for r in self.paged(self.paper_rows, include=["metadatas"])]
         return sorted(out, key=lambda p: p.title.lower())
 
+    def listing(self) -> list[tuple[str, str, str, str, str, str, str]]:
+        """Every stored paper as plain strings (id, title, authors "; "-joined, year, url, source,
+        added), in title order: what a library listing needs, without building Paper objects."""
+        rows = []
+        for r in self.paged(self.paper_rows, include=["metadatas"]):
+            m = dict(r["metadatas"] or {})
+            year = m.get("year")
+            rows.append((r["id"], str(m.get("title", r["id"])), str(m.get("authors") or ""),
+                         str(year) if isinstance(year, int) and year else "", str(m.get("url") or ""),
+                         str(m.get("source") or ""), str(m.get("added") or "")))
+        return sorted(rows, key=lambda t: t[1].lower())
+
     def paper_hashes(self) -> dict[str, str]:
         return {r["id"]: str((r["metadatas"] or {}).get("hash", "")) for r in self.paged(self.paper_rows, include=["metadatas"])}
 

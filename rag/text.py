@@ -405,6 +405,8 @@ def _head_words(rest: str, limit: int = 4) -> list[str]:
         lw = w.lower().rstrip(".")
         if lw in _STOP_AT or (out and lw in STOPWORDS and lw.rstrip("s") not in NAMEABLE | ENTITIES):
             break
+        if out and len(lw) > 4 and lw.endswith("ed") and "-" not in lw:  # a verb ends the noun phrase: "field trips collected"
+            break
         if lw not in ("the", "a", "an"):
             out.append(lw)
         if len(out) >= limit:

@@ -127,6 +127,8 @@ def test_question_types(question: str, quantity: bool, definition: bool, compari
         ("Given a 32B helper, how much shorter do the small model's answers get?", "quantity", {"shorter"}),
         # "what share of X": the number is about X
         ("What share of previously incorrect cases does back-patching recover?", "quantity", {"case"}),
+        # a verb ends the counted noun phrase
+        ("How many field trips collected the DigSite benchmark?", "quantity", {"field", "trip"}),
         # a question that starts normally is unchanged
         ("Which base models does TULU 3 build on?", "name", {"base"}),
     ],

@@ -231,16 +231,15 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     # ---- library -----------------------------------------------------------------------------------
     def library(query: str = "") -> tuple[list[list[Any]], str]:
-        papers = assistant.papers(search=query or "")
-        shown = papers[: settings.library_rows]
+        shown, total = assistant.library(query or "", limit=settings.library_rows)
         rows = [[p.title, ", ".join(p.authors[:3]) + (" et al." if len(p.authors) > 3 else ""), p.year or "", p.source,
                  p.added or "", p.id] for p in shown]
         if not rows:
             note = (f'<p class="empty-note">No paper matches “{html.escape(query)}”.</p>' if query
                     else '<p class="empty-note">No papers yet: add some below.</p>')
-        elif len(papers) > len(shown):
+        elif total > len(shown):
             what = f"papers matching “{html.escape(query)}”" if query else "papers"
-            note = (f'<p class="empty-note">Showing the first {len(shown):,} of {len(papers):,} {what} in title order: '
+            note = (f'<p class="empty-note">Showing the first {len(shown):,} of {total:,} {what} in title order: '
                     "search by title, author, id or file to find others.</p>")
         else:
             note = ""
