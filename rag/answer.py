@@ -1,7 +1,9 @@
 """Numbered sources -> the refusal gate -> an engine's draft -> a checked `Answer`.
 
-Refusal is decided here from retrieval and evidence scores, before any engine is asked,
-so no model can talk itself into an answer. A generative draft goes through the citation
+Refusal is decided here, before any engine is asked, so no model can talk itself into an
+answer: first by rules (a name no retrieved paper mentions; evidence that lacks the kind of
+answer asked for: a number, a name, a cause), then by a logistic gate over retrieval and
+evidence scores. A generative draft goes through the citation
 check; when too little of it survives (`fallback_min_supported`), the extractive answer
 is returned instead, with `fallback` saying why.
 Not here: retrieval (retrieve.py), evidence scores (evidence.py), engines (engines.py),
@@ -71,16 +73,21 @@ class Answerer:
             return "it asks which one, and no retrieved sentence names one where it speaks of it"
         return None
 
-    def gate(self, question: str, sources: list[Source], ranked: Ranked) -> tuple[str | None, float]:
-        """(why to refuse or None, the gate's probability that the papers answer the question)."""
+    def refusal_rules(self, question: str, sources: list[Source], ranked: Ranked) -> tuple[str | None, Signals | None]:
+        """The rules that refuse before the gate scores anything: (why, or None; the gate's
+        signals when they were computed)."""
         rule = self.rule_refusal(question, sources, ranked)
         if rule is not None:
-            return rule, 0.0
+            return rule, None
+        sig = signals(question, sources, ranked, sc=self.settings.scoring)
+        return self.slot_refusal(sig), sig
+
+    def gate(self, question: str, sources: list[Source], ranked: Ranked) -> tuple[str | None, float]:
+        """(why to refuse or None, the gate's probability that the papers answer the question)."""
+        reason, sig = self.refusal_rules(question, sources, ranked)
+        if reason is not None or sig is None:
+            return reason, 0.0
         sc = self.settings.scoring
-        sig = signals(question, sources, ranked, sc=sc)
-        slot = self.slot_refusal(sig)
-        if slot is not None:
-            return slot, 0.0
         weights = [sc.gate_dense, sc.gate_sentence, sc.gate_evidence, sc.gate_focus, sc.gate_typed, sc.gate_topic,
                    sc.gate_coverage]
         p = 1.0 / (1.0 + math.exp(-(sc.gate_bias + sum(w * x for w, x in zip(weights, sig.vector())))))

@@ -31,7 +31,7 @@ from .lexical import Lexical
 from .models import Embedder
 from .retrieve import HybridRetriever
 from .settings import Settings, apply_offline_environment
-from .store import Store
+from .store import Store, listed_paper
 from .text import content_terms, fold, looks_like_instruction, sentence_spans, strip_instructions
 from .types import Answer, CheckReport, Filters, IngestReport, Paper, Source
 from .validate import validate_engine, validate_filters, validate_k, validate_question
@@ -51,7 +51,8 @@ class Assistant:
         self._write_lock = threading.Lock()
         # The library listing, kept per version stamp (listing 100K papers takes seconds, and any
         # write changes the stamp) as plain strings with folded search keys, not Paper objects.
-        self._listing: tuple[str, list[tuple[str, str, str, str, str, str, str]], list[str]] | None = None
+        self._listing: tuple[str, list[tuple[Any, ...]], list[str]] | None = None
+        self._listing_lock = threading.Lock()
         self._engines: dict[str, Engine] = {}
         self._default_engine = engine
         if engine is not None:
@@ -124,15 +125,16 @@ class Assistant:
         stamp = self.store.version()
         listing = self._listing
         if listing is None or listing[0] != stamp:
-            rows = self.store.listing()
-            keys = [fold(f"{r[1]} {r[0]} {r[2]} {r[5]}").lower() for r in rows]
-            listing = (stamp, rows, keys)
-            self._listing = listing
+            with self._listing_lock:  # one reader re-reads the store; the others wait for its listing
+                listing = self._listing
+                if listing is None or listing[0] != stamp:
+                    rows = self.store.listing()
+                    keys = [fold(" ".join(str(v or "") for v in (r[1], r[0], r[2], r[5]))).lower() for r in rows]
+                    listing = (stamp, rows, keys)
+                    self._listing = listing
         needle = fold(search).lower().strip()
         found = listing[1] if not needle else [r for r, key in zip(listing[1], listing[2]) if needle in key]
-        return [Paper(id=r[0], title=r[1], abstract="", authors=[a for a in r[2].split("; ") if a],
-                      year=int(r[3]) if r[3] else None, url=r[4] or None, source=r[5], added=r[6] or None)
-                for r in found[:limit]], len(found)
+        return [listed_paper(r) for r in found[:limit]], len(found)
 
     def paper(self, paper_id: str) -> Paper | None:
         """One stored paper with its abstract."""

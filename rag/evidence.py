@@ -4,18 +4,19 @@ Every sentence of every abstract (and of each retrieved body passage) was embedd
 own at ingest; `SentenceIndex` loads those vectors for the retrieved papers (an LRU cache
 keyed by the abstract's hash, so a changed paper is reloaded) and scores every sentence
 against a text: cosine similarity plus the share of the text's content words it contains.
-`rank_for_question` then adds what the question asks for (a number, a definition, a name).
+`rank_for_question` then adds what the question asks for (a number, a definition, a name), and
+`signals` sums the evidence up for the refusal gate, including whether it carries the kind of
+answer asked for: a number next to the counted thing, a name next to the asked-for noun
+(`names_near`), a cause for "why".
 Injected instructions and markup never reach here: ingest leaves them out of the index.
 Not here: deciding to refuse (answer.py), checking claims (citations.py).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -39,8 +40,8 @@ from .text import (
     name_key,
     names,
     numbers,
+    paper_own_names,
     question_names,
-    sentences,
     stem,
     title_name,
     words,
@@ -154,22 +155,6 @@ def compared_papers(question: str, sources: list[Source], owners_only: bool = Fa
     return out
 
 
-_ALIAS = re.compile(r"\(\s*([A-Z][A-Za-z0-9*^+\-]{1,30})\s*\)")
-
-
-@lru_cache(maxsize=4096)
-def paper_own_names(title: str, abstract: str) -> frozenset[str]:
-    """What a paper calls its own (see `own_names`), from its title and abstract."""
-    found = set(names(title)) | set(_ALIAS.findall(fold(abstract)))
-    head = title_name(title)
-    if head:
-        found.add(head)
-    for sent in sentences(abstract):
-        if NAMING.search(sent):
-            found |= names(sent)
-    return frozenset(found)
-
-
 def own_names(source: Source) -> frozenset[str]:
     """What a paper calls its own: its title's names and short name, and the names its abstract
     introduces ("we propose X", "(X)")."""
@@ -191,7 +176,9 @@ def rank_for_question(question: str, qvec: np.ndarray, sources: list[Source], in
     qnames = list(question_names(question))
     distinctive = [n for n in qnames if is_name(n)]
     about = [any(mentions(f"{s.paper.title} {s.paper.abstract}", n) for n in distinctive) for s in sources]
-    titled = any(s.named for s in sources)  # a paper whose title or own alias is the question's name
+    # Per name, the retrieved papers it names ("(DoC)", "Tree-Planner: ..."): a sentence of another
+    # paper that merely uses that name ("doc_manager is ...") is not about it.
+    owned = {n: {i for i, s in enumerate(sources) if s.named and owns(s, n)} for n in qnames}
     ranked = []
     for h in hits:
         if sources[h.source].topic < sc.min_topic and not about[h.source]:
@@ -205,7 +192,8 @@ def rank_for_question(question: str, qvec: np.ndarray, sources: list[Source], in
         if ask.kind in ("quantity", "name") and carries(ask, h.text, question, own_names(sources[h.source])):
             adj += sc.focus_bonus if ask.kind == "quantity" else sc.name_bonus
         # A sentence of the named paper is about it; when no paper is the named one, a sentence that uses the name.
-        named = sources[h.source].named or (not titled and any(mentions(h.text, n) for n in qnames))
+        named = sources[h.source].named or any(mentions(h.text, n) and (not owned[n] or h.source in owned[n])
+                                                for n in qnames)
         if named:
             adj += sc.named_bonus
         if ask.kind == "definition" and INTRO.search(h.text) and (named or not qnames):

@@ -23,12 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from .evidence import paper_own_names
 from .lexical import Lexical
 from .models import Embedder
 from .settings import Settings
 from .store import Store
-from .text import is_name, name_key, name_keys_in, question_names
+from .text import is_name, name_key, name_keys_in, paper_own_names, question_names
 from .types import ChunkHit, Filters, Source
 
 RANKERS = ("chunk_dense", "sentence_dense", "lexical", "names")

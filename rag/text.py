@@ -399,14 +399,19 @@ class Ask:
     head: str = ""  # the asked-for noun ("model", "dataset", "technique")
 
 
+_AFTER_VERB = frozenset("the a an by in on at for from to with over during into across per its their this these".split())
+
+
 def _head_words(rest: str, limit: int = 4) -> list[str]:
     out: list[str] = []
-    for w in re.findall(r"[A-Za-z0-9][\w^*.-]*", rest):
+    toks = re.findall(r"[A-Za-z0-9][\w^*.-]*", rest)
+    for i, w in enumerate(toks):
         lw = w.lower().rstrip(".")
         if lw in _STOP_AT or (out and lw in STOPWORDS and lw.rstrip("s") not in NAMEABLE | ENTITIES):
             break
-        if out and len(lw) > 4 and lw.endswith("ed") and "-" not in lw:  # a verb ends the noun phrase: "field trips collected"
-            break
+        nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        if out and len(lw) > 4 and lw.endswith("ed") and "-" not in lw and (nxt.lower() in _AFTER_VERB or nxt[:1].isupper()):
+            break  # a verb ends the noun phrase ("field trips collected the ..."); "labeled examples" is one
         if lw not in ("the", "a", "an"):
             out.append(lw)
         if len(out) >= limit:
@@ -423,8 +428,9 @@ def analyze_question(question: str) -> Ask:
     low = re.sub(r"^(and|so|but|also|then|now|ok|okay)\b[\s,]*", "", low)
     low = re.sub(r"^(according to [^,]{0,120},|in [^,]{0,80},|for [^,]{0,80},|on [^,]{0,80},|up to)\s*", "", low)
     low = re.sub(r"^(on|in|for|from|to|at|with|by|under|over|between)\s+(?=(which|what)\b)", "", low)
-    if not re.match(r"(what|which|how|why|who|whom|whose|when|where|is|are|was|were|does|do|did|can|could|would|will|"
-                    r"should|has|have|list|name|describe|explain|give|compare)\b", low):
+    if low.rstrip().endswith("?") and not re.match(
+            r"(what|which|how|why|who|whom|whose|when|where|is|are|was|were|does|do|did|can|could|would|will|should|has|"
+            r"have|list|name|describe|explain|give|compare|summari[sz]e|tell|state|outline|between|among|according)\b", low):
         # the asked-for phrase inside a statement: "Asking X once lets the solver finish what extra share of problems?"
         m = re.search(r"\b(what|which|how many|how much)\b", low)
         if m:
@@ -481,3 +487,20 @@ def analyze_question(question: str) -> Ask:
     if re.match(r"(is|are|does|do|did|can|could|would|will|should|was|were|has|have)\b", low):
         return Ask("yesno", frozenset())
     return Ask("definition" if asks_definition(q) else "other", frozenset())
+
+
+_ALIAS = re.compile(r"\(\s*([A-Z][A-Za-z0-9*^+\-]{1,30})\s*\)")
+
+
+@lru_cache(maxsize=4096)
+def paper_own_names(title: str, abstract: str) -> frozenset[str]:
+    """What a paper calls its own: its title's names and short name, the aliases its abstract
+    gives in parentheses ("Dichotomy of Control (DoC)"), and the names it introduces ("we propose X")."""
+    found = set(names(title)) | set(_ALIAS.findall(fold(abstract)))
+    head = title_name(title)
+    if head:
+        found.add(head)
+    for sent in sentences(abstract):
+        if NAMING.search(sent):
+            found |= names(sent)
+    return frozenset(found)

@@ -99,10 +99,11 @@ def test_bad_questions_are_usage_errors(assistant: Assistant) -> None:
 )
 def test_which_questions_need_a_name_near_the_asked_noun(question: str, sentence: str, expected: bool | None) -> None:
     from rag.evidence import analyze_question, names_near
+    from rag.settings import Scoring
 
     ask = analyze_question(question)
     assert ask.entity
-    assert names_near(ask, sentence, question, window=6) is expected
+    assert names_near(ask, sentence, question, window=Scoring().entity_window) is expected
 
 
 @pytest.mark.parametrize(

@@ -313,6 +313,10 @@ def test_papers_tab_shows_a_bounded_page_of_a_large_library(formats: dict[str, P
     notes = [c["props"].get("value", "") for c in config["components"] if c.get("type") == "html"]
     assert len(table["props"]["value"]["data"]) == 2
     assert any("Showing the first 2 of 5 papers" in str(n) for n in notes), notes
+    first, total = a.library("", limit=2)
+    assert total == 5 and [p.title for p in first] == sorted(p.title for p in a.papers())[:2]
+    hit, n = a.library(FIVE[3].title[:12].upper(), limit=2)  # search ignores case
+    assert n >= 1 and hit[0].title == FIVE[3].title and not hit[0].abstract
     a.close()
 
 
@@ -342,6 +346,8 @@ def test_hnsw_search_breadth_is_set_and_updated(formats: dict[str, Path], store:
     assert a.store.chunks.configuration["hnsw"]["ef_search"] == a.settings.hnsw_ef_search
     a.close()
     b = store(hnsw_ef_search=300)
-    assert all(c.configuration["hnsw"]["ef_search"] == 300 for c in (b.store.chunks, b.store.sentences))
-    assert b.ask(QUESTIONS[0][0]).citations  # the index still answers
     b.close()
+    c = store(hnsw_ef_search=300)  # a fresh client reads what was saved
+    assert all(coll.configuration["hnsw"]["ef_search"] == 300 for coll in (c.store.chunks, c.store.sentences))
+    assert c.ask(QUESTIONS[0][0]).citations  # the index still answers
+    c.close()

@@ -127,8 +127,9 @@ def test_question_types(question: str, quantity: bool, definition: bool, compari
         ("Given a 32B helper, how much shorter do the small model's answers get?", "quantity", {"shorter"}),
         # "what share of X": the number is about X
         ("What share of previously incorrect cases does back-patching recover?", "quantity", {"case"}),
-        # a verb ends the counted noun phrase
+        # a verb ends the counted noun phrase; a participle before a noun does not
         ("How many field trips collected the DigSite benchmark?", "quantity", {"field", "trip"}),
+        ("How many human labeled examples does the method use?", "quantity", {"human", "label", "exampl"}),
         # a question that starts normally is unchanged
         ("Which base models does TULU 3 build on?", "name", {"base"}),
     ],
@@ -140,3 +141,29 @@ def test_asked_for_phrase(question: str, kind: str, focus: set[str]) -> None:
 
 def test_metric_names_are_not_numbers() -> None:
     assert numbers("pass@1 accuracy of 35.2% on pass@k") == {"35.2%"}
+
+
+@pytest.mark.parametrize(
+    "question, anchor",
+    [
+        ("How many field trips collected the DigSite benchmark?", {"trip"}),
+        ("How many human labeled examples does the method use?", {"exampl"}),
+        ("How many problems solved by Kissat?", {"problem"}),
+    ],
+)
+def test_counted_thing(question: str, anchor: set[str]) -> None:
+    ask = analyze_question(question)
+    assert ask.kind == "quantity" and set(ask.anchor) == anchor, ask
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("Which large pretrained model does it fine-tune?", "name"),  # "pretrained" is not a verb here
+        ("What average normalized score does it reach?", "quantity"),
+        ("Summarize what the paper proposes.", "other"),  # a command, not a question about "the paper"
+        ("Between SequenceMatch and Coconut, which is faster?", "other"),
+    ],
+)
+def test_question_kind_edge_cases(question: str, kind: str) -> None:
+    assert analyze_question(question).kind == kind
