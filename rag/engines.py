@@ -311,15 +311,25 @@ class LlamaCpp:
 
     def _prefill(self, prompt: str, cancel: threading.Event | None) -> list[int]:
         """Evaluate the prompt in chunks, checking `cancel` between them (the completion then
-        starts from the cached prompt); returns the prompt's tokens."""
+        starts from the cached prompt); returns the prompt's tokens. The prefix shared with the
+        previous prompt is not evaluated again."""
         llama = self._llama
         assert llama is not None
         tokens: list[int] = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         if len(tokens) + 1 > llama.n_ctx():
             raise ValueError(f"the prompt has {len(tokens)} tokens, more than the context window ({llama.n_ctx()})")
-        llama.reset()
+        # Keep the cached state of the part of the prompt the last call shared (the instructions and
+        # the worked example), as create_completion would; the last token is always evaluated again
+        # so the completion samples from this prompt's logits. Recurrent models cannot rewind.
+        keep = 0
+        if not (getattr(llama, "_is_recurrent", False) or getattr(llama, "_is_hybrid", False)):
+            keep = min(llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens), len(tokens) - 1)
+        if keep:
+            llama.n_tokens = keep  # eval() drops the cache past this point
+        else:
+            llama.reset()
         step = self.settings.llama_prefill_chunk
-        for i in range(0, len(tokens), step):
+        for i in range(keep, len(tokens), step):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             llama.eval(tokens[i:i + step])
