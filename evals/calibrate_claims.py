@@ -18,16 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from rag import Settings
-from rag.citations import (
-    CLAIM_FEATURES,
-    best_evidence,
-    claim_features,
-    consistent,
-    evidence_candidates,
-    own_terms,
-    source_text,
-    unnamed,
-)
+from rag.citations import CLAIM_FEATURES, best_evidence, claim_evidence, judge_features, unnamed
 
 from .claims import load_claims
 from .run import open_eval_store
@@ -49,11 +40,11 @@ def main(argv: list[str] | None = None) -> None:
         label = int(row["label"] == "supported")
         claim = row["claim"]
         hits = a.index.score(a.embedder.encode([unnamed(claim, src)])[0], claim, src)
-        if not hits or not consistent(claim, src[0])[0]:
-            fixed.append((label, 0))
+        settled, candidates = claim_evidence(claim, hits, src[0], sc)
+        if settled is not None:
+            fixed.append((label, int(settled)))
             continue
-        ev = best_evidence(claim, evidence_candidates(hits, sc.verifier_candidates))
-        X.append(claim_features(claim, ev, source_text(src[0]), own_terms(src[0]), sc.claim_order_window))
+        X.append(judge_features(claim, best_evidence(claim, candidates), src[0], sc))
         y.append(label)
     Xa, ya = np.array(X), np.array(y)
     oof = np.zeros(len(ya))
@@ -61,10 +52,12 @@ def main(argv: list[str] | None = None) -> None:
         oof[test] = LogisticRegression(C=C, max_iter=2000).fit(Xa[train], ya[train]).predict_proba(Xa[test])[:, 1]
     pos_fixed = sum(1 for lab, _ in fixed if lab)
     neg_fixed = sum(1 for lab, _ in fixed if not lab)
+    pos_kept = sum(1 for lab, ok in fixed if lab and ok)  # the rules' own decisions
+    neg_caught = sum(1 for lab, ok in fixed if not lab and not ok)
     best = (-1.0, 0.5, 0.0, 0.0)
     for t in np.arange(0.05, 0.96, 0.01):
-        kept = (np.sum((oof >= t) & (ya == 1))) / max(1, np.sum(ya == 1) + pos_fixed)
-        caught = (np.sum((oof < t) & (ya == 0)) + neg_fixed) / max(1, np.sum(ya == 0) + neg_fixed)
+        kept = (np.sum((oof >= t) & (ya == 1)) + pos_kept) / max(1, np.sum(ya == 1) + pos_fixed)
+        caught = (np.sum((oof < t) & (ya == 0)) + neg_caught) / max(1, np.sum(ya == 0) + neg_fixed)
         if min(kept, caught) > best[0]:
             best = (min(kept, caught), float(t), float(kept), float(caught))
     print(f"dev out-of-fold at threshold {best[1]:.2f}: faithful kept {best[2]:.3f}, wrong caught {best[3]:.3f} "

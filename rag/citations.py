@@ -283,24 +283,36 @@ def _support(claim: str, i: int, hits: list[SentenceHit], sources: list[Source],
     """The evidence spans in source `i` that support `claim`, or None. Evidence is one sentence
     or two adjacent ones; numbers and names must occur in the source, and then the claim judge
     (or the verifier, when one is given; or the older thresholds with `claim_check="rules"`) decides."""
-    if not hits:
-        return None
-    top = hits[0]
-    if _norm(claim) == _norm(top.text):
-        return [_span(top)]  # a verbatim quote
-    if not consistent(claim, sources[i])[0]:
-        return None
-    candidates = evidence_candidates(hits, sc.verifier_candidates)
+    settled, candidates = claim_evidence(claim, hits, sources[i], sc)
+    if settled is not None:
+        return [_span(candidates[0][0])] if settled else None
     if verifier is None and sc.claim_check == "rules":
-        return [_span(top)] if supports(top, claim, sc) else None
+        return [_span(hits[0])] if supports(hits[0], claim, sc) else None
     if verifier is None:
         ev = best_evidence(claim, candidates)
-        p = claim_probability(claim_features(claim, ev, source_text(sources[i]), own_terms(sources[i]),
-                                                sc.claim_order_window), sc)
-        return [_span(h) for h in ev] if p >= sc.claim_threshold else None
+        return [_span(h) for h in ev] if claim_probability(judge_features(claim, ev, sources[i], sc), sc) >= sc.claim_threshold else None
     probs = verifier.score([(claim, " ".join(h.text for h in c)) for c in candidates])
     best = int(np.argmax(probs))
     return [_span(h) for h in candidates[best]] if probs[best] >= sc.verifier_threshold else None
+
+
+def claim_evidence(claim: str, hits: list[SentenceHit], source: Source, sc: Scoring) -> tuple[bool | None, list[list[SentenceHit]]]:
+    """What the check settles before judging, and the evidence it would judge on: (True: a
+    verbatim quote of the first hit; False: no sentence, or a number or name the source lacks;
+    None: to be judged) and the evidence candidates. The claim judge is fitted on exactly this
+    (evals/calibrate_claims.py)."""
+    if not hits:
+        return False, []
+    if _norm(claim) == _norm(hits[0].text):
+        return True, [[hits[0]]]
+    if not consistent(claim, source)[0]:
+        return False, []
+    return None, evidence_candidates(hits, sc.verifier_candidates)
+
+
+def judge_features(claim: str, evidence: list[SentenceHit], source: Source, sc: Scoring) -> np.ndarray:
+    """The claim judge's inputs for a claim on this evidence of `source`."""
+    return claim_features(claim, evidence, source_text(source), own_terms(source), sc.claim_order_window)
 
 
 def _span(h: SentenceHit) -> tuple[int, str, int, int]:
