@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from rag import Settings
-from rag.errors import UsageError
 
-from .metrics import percentile
+from .metrics import percentile, read_rows, regressions
 
 HERE = Path(__file__).resolve().parent
 BASELINE = HERE / "baseline.json"
@@ -33,15 +32,7 @@ TARGETS = {"caught": 0.95, "caught_per_kind": 0.90, "faithful_kept": 0.90, "p50_
 
 
 def load_claims(split: str) -> list[dict[str, Any]]:
-    path = HERE / "claims" / f"{split}.jsonl"
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            row = json.loads(line)
-            if set(row) != KEYS:
-                raise UsageError(f"{path}:{i}: expected keys {sorted(KEYS)}, found {sorted(row)}.")
-            rows.append(row)
-    return rows
+    return read_rows(HERE / "claims" / f"{split}.jsonl", KEYS)
 
 
 def judge(a: Any, row: dict[str, Any]) -> dict[str, Any]:
@@ -129,12 +120,8 @@ def run_claims(settings: Settings, *, out: Path, split: str, update_baseline: bo
     scores = {s: score(results[s]) for s in splits}
     baselines = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
     base = (baselines.get("claims") or {}).get("test")
-    failed = []
-    if base and "test" in scores:
-        cur = scores["test"]
-        for name in ("faithful_kept", "caught", "min_caught_per_kind", "supported_precision"):
-            if cur[name] < base[name] - tolerance:
-                failed.append(f"{name}: {cur[name]:.3f} vs baseline {base[name]:.3f} (tolerance {tolerance})")
+    failed = regressions(scores["test"], base, tolerance, ("faithful_kept", "caught", "min_caught_per_kind",
+                                                            "supported_precision")) if base and "test" in scores else []
     out.mkdir(parents=True, exist_ok=True)
     (out / "report-claims.md").write_text(report_md(scores, results, base, failed), encoding="utf-8")
     with open(out / "claims.jsonl", "w", encoding="utf-8") as fh:

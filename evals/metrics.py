@@ -7,10 +7,14 @@ refusal accuracy and false-refusal rate, checked-sentence counts, latency percen
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from rag.errors import UsageError
 
 
 def recall_at_k(ranked: Sequence[str], gold: Sequence[str], k: int) -> float:
@@ -135,10 +139,29 @@ def risk_coverage(records: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
     return points
 
 
-def regressions(current: dict[str, float], baseline: dict[str, float], tolerance: float) -> list[str]:
-    """Metrics that got worse than the baseline by more than `tolerance` (absolute)."""
+def regressions(current: dict[str, float], baseline: dict[str, float], tolerance: float,
+                higher_better: Sequence[str] | None = None) -> list[str]:
+    """Metrics that got worse than the baseline by more than `tolerance` (absolute); by default
+    those of `DIRECTION`, else the named ones, all higher-is-better."""
     out = []
-    for name, sign in DIRECTION.items():
+    directions = DIRECTION if higher_better is None else {name: 1 for name in higher_better}
+    for name, sign in directions.items():
         if name in current and name in baseline and sign * (current[name] - baseline[name]) < -tolerance:
             out.append(f"{name}: {current[name]:.3f} vs baseline {baseline[name]:.3f} (tolerance {tolerance})")
     return out
+
+
+def read_rows(path: Path, keys: set[str]) -> list[dict[str, Any]]:
+    """The JSON lines of an eval file, each with exactly `keys`; a bad line is a one-line error."""
+    rows = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{path}:{i}: bad JSON ({e.msg}).") from None
+        if set(row) != keys:
+            raise UsageError(f"{path}:{i}: expected keys {sorted(keys)}, found {sorted(row)}.")
+        rows.append(row)
+    return rows

@@ -34,6 +34,7 @@ from .metrics import (
     fact_recall,
     is_correct,
     mrr,
+    read_rows,
     recall_at_k,
     regressions,
     risk_coverage,
@@ -47,19 +48,7 @@ KEYS = {"id", "question", "kind", "gold_paper_ids", "must_include", "answerable"
 
 
 def load_questions(split: str) -> list[dict[str, Any]]:
-    path = HERE / "questions" / f"{split}.jsonl"
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"{path}:{i}: bad JSON ({e.msg}).") from None
-        if set(row) != KEYS:
-            raise UsageError(f"{path}:{i}: expected keys {sorted(KEYS)}, found {sorted(row)}.")
-        rows.append(row)
-    return rows
+    return read_rows(HERE / "questions" / f"{split}.jsonl", KEYS)
 
 
 def open_eval_store(settings: Settings, *, distractors: str | None = None, n: int = 0, progress: bool = True) -> Assistant:
