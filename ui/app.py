@@ -17,6 +17,7 @@ import html
 import logging
 import os
 import queue
+import re
 import tempfile
 import threading
 import time
@@ -30,7 +31,7 @@ from rag import Assistant, RagError, Settings
 from rag.types import Answer, Filters
 from rag.validate import parse_years
 
-from .render import bibtex, conversation_markdown, render_answer
+from .render import bibtex, conversation_markdown, render_answer, short_authors
 
 log = logging.getLogger("ui.app")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -175,15 +176,13 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     else:
                         turns = turns + [ans.to_json_dict()]
                 elif kind == "done":
-                    yield shown, turns, gr.skip(), *idle, "", export(turns), False
+                    yield shown, turns, gr.skip(), *idle, "", export(turns, session), False
                     return
                 else:
                     err: BaseException = value
                     text = str(err) if isinstance(err, RagError) else "An unexpected error occurred; the details are in the server log."
                     if not isinstance(err, RagError):
                         log.error("answering %r failed", message, exc_info=err)
-                    if "openai engine needs an endpoint" in text:
-                        text = "The OpenAI-compatible engine is not set up here. Choose another engine in the menu."
                     yield chat + [_message(_note(f"Could not answer: {text}", "error"))], turns, gr.skip(), *idle, "", \
                         gr.skip(), False
                     return
@@ -201,11 +200,13 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             chat.append(_message(_note("Stopped.", "note")))
         return chat, gr.update(interactive=True, value="Ask"), gr.update(visible=False), "Stopped."
 
-    def export(turns: list[dict[str, Any]]) -> str | None:
+    def export(turns: list[dict[str, Any]], session: str = "") -> str | None:
         if not turns:
             return None
-        answers = [Answer.model_validate({**_answer_fields(t)}) for t in turns]
-        folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+        answers = [Answer.model_validate(_answer_fields(t)) for t in turns]
+        # One folder per browser session, rewritten after each answer (a new folder per answer was never removed).
+        folder = Path(tempfile.gettempdir()) / "rag-export" / (re.sub(r"\W", "", session) or "default")
+        folder.mkdir(parents=True, exist_ok=True)
         path = folder / "conversation.md"
         text = conversation_markdown(answers)
         bib = bibtex(answers)
@@ -232,7 +233,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     # ---- library -----------------------------------------------------------------------------------
     def library(query: str = "") -> tuple[list[list[Any]], str]:
         shown, total = assistant.library(query or "", limit=settings.library_rows)
-        rows = [[p.title, ", ".join(p.authors[:3]) + (" et al." if len(p.authors) > 3 else ""), p.year or "", p.source,
+        rows = [[p.title, short_authors(p.authors), p.year or "", p.source,
                  p.added or "", p.id] for p in shown]
         if not rows:
             note = (f'<p class="empty-note">No paper matches “{html.escape(query)}”.</p>' if query

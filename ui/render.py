@@ -40,10 +40,14 @@ def highlight(abstract: str, spans: list[tuple[int, int]] | list[list[int]]) -> 
     return "".join(out)
 
 
+def short_authors(authors: list[str]) -> str:
+    """"Ada Lovelace, Alan Turing, Grace Hopper et al.": the first three names."""
+    return ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else "")
+
+
 def byline(c: Citation) -> str:
     """"Ada Lovelace, Alan Turing et al., 2023" (plain text; empty when unknown)."""
-    authors = ", ".join(c.authors[:3]) + (" et al." if len(c.authors) > 3 else "")
-    return ", ".join(x for x in (authors, str(c.year or "")) if x)
+    return ", ".join(x for x in (short_authors(c.authors), str(c.year or "")) if x)
 
 
 def chip(c: Citation, anchor: str, quote: str, k: int) -> str:
