@@ -105,7 +105,12 @@ def consistent(claim: str, source: Source) -> tuple[bool, str]:
     return True, ""
 
 
-_NEGATION = re.compile(r"\b(not|no|never|cannot|neither|nor|without)\b|n't\b", re.I)
+# Polarity cues, each a kind: a claim and its evidence must carry the same kinds.
+_CUES = {"not": r"\b(not|no|never|cannot|neither|nor)\b|n't\b", "without": r"\bwithout\b|\bfree of\b|\babsence of\b",
+         "rather": r"\brather than\b|\binstead of\b|\bunlike\b", "fail": r"\bfail(s|ed)? to\b|\black(s|ed)?\b",
+         "only": r"\bonly\b|\bsolely\b|\bpurely\b"}
+_CUE_RES = {k: re.compile(v, re.I) for k, v in _CUES.items()}
+_NEGATION = re.compile(_CUES["not"] + r"|\bwithout\b", re.I)  # the rules' single negation cue
 
 
 def supports(hit: SentenceHit | None, claim: str, sc: Scoring) -> bool:
@@ -123,11 +128,6 @@ def _norm(text: str) -> str:
 
 
 # ---- the claim judge: a logistic model over what a subtle error changes ---------------------------
-# Polarity cues, each a kind: a claim and its evidence must carry the same kinds.
-_CUES = {"not": r"\b(not|no|never|cannot|neither|nor)\b|n't\b", "without": r"\bwithout\b|\bfree of\b|\babsence of\b",
-         "rather": r"\brather than\b|\binstead of\b|\bunlike\b", "fail": r"\bfail(s|ed)? to\b|\black(s|ed)?\b",
-         "only": r"\bonly\b|\bsolely\b|\bpurely\b"}
-_CUE_RES = {k: re.compile(v, re.I) for k, v in _CUES.items()}
 CLAIM_FEATURES = ("cos", "lex", "uncovered", "novel", "polarity", "moved_number", "order", "antonym")
 
 

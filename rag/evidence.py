@@ -288,7 +288,7 @@ def names_near(ask: Ask, text: str, question: str, window: int) -> bool | None:
     does not use; the paper's own counts) within `window` words of the asked-for noun ("on MNIST,
     ... and CIFAR100 datasets", "RewardBench, a benchmark")? None when it never uses the noun:
     a paraphrase may say "classifier" where the paper says "model", so there is nothing to judge."""
-    toks = [w.lower() for w in words(text)]
+    toks = words(text)  # lower-cased
     about = {stem(ask.head)} | set(ask.focus)
     heads = [i for i, w in enumerate(toks) if stem(w) in about]
     if not heads:

@@ -194,7 +194,6 @@ class Verifier:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps))
         loss_fn = torch.nn.BCEWithLogitsLoss()
         print(f"Training the claim verifier on {len(pairs)} pairs (once; cached in {folder}) ...", file=sys.stderr)
-        step = 0
         for _ in range(self.settings.verifier_epochs):
             for b in range(0, len(pairs), bs):
                 batch = pairs[b : b + bs]
@@ -208,7 +207,6 @@ class Verifier:
                 opt.step()
                 sched.step()
                 opt.zero_grad()
-                step += 1
         tmp = folder.with_name(folder.name + f".partial-{os.getpid()}")
         model.save_pretrained(str(tmp))
         os.replace(tmp, folder)
