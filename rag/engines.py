@@ -26,12 +26,15 @@ from typing import Any, Protocol
 
 from . import prompting as prompts
 from .errors import EngineError
-from .evidence import GENERIC_NAMES, SentenceHit, compared_papers, own_names
+from .evidence import GENERIC_NAMES, SentenceHit, compared_papers, own_names, owns
 from .settings import Settings
 from .text import (
     ANAPHOR,
     BOILERPLATE,
+    CONTEXT,
     NAMING,
+    REASON,
+    RESULT,
     Ask,
     analyze_question,
     content_terms,
@@ -102,10 +105,14 @@ class Extractive:
         best_adj, lead = ranked[0]
         mine = [(adj, h) for adj, h in ranked if h.source == lead.source]
         if ask.kind == "definition":  # "What is X?": the sentence in which the paper introduces X leads
-            qnames = question_names(ctx.question)
-            intro = next((h for _, h in mine if NAMING.search(h.text) and any(mentions(h.text, n) for n in qnames)), None)
-            lead = intro or lead
+            lead = _introduces(ctx, mine) or lead
         chosen = [lead]
+        if ask.kind == "definition":  # abstracts say what a method is made of right after introducing it
+            after = min((h for _, h in mine if h.section == lead.section and h.start >= lead.end), key=lambda h: h.start,
+                        default=None)
+            reports = bool(RESULT.search(after.text)) and not REASON.search(after.text) if after is not None else True
+            if after is not None and not (reports or CONTEXT.search(after.text) or BOILERPLATE.search(after.text)):
+                chosen.append(after)
         if ask.kind == "name" and not ask.entity and not _names_itself(lead, ctx.sources):
             naming = next((h for _, h in mine if _names_itself(h, ctx.sources)), None)
             if naming is not None:
@@ -144,6 +151,19 @@ class Extractive:
             mine = [(a, h) for a, h in ranked if h.source == i][:2]
             chosen += [h for a, h in mine if a >= sc.single_keep * mine[0][0]]
         return chosen or [ranked[0][1]]
+
+
+def _introduces(ctx: DraftContext, mine: list[tuple[float, SentenceHit]]) -> SentenceHit | None:
+    """For "What is X?": the sentence in which the paper introduces X ("we propose X", "... Distillation
+    (DisBack)"); when X is the paper's own name and no sentence introduces it by name, the first
+    sentence in which the paper says what it introduces ("we introduce an approach that ...")."""
+    qnames = question_names(ctx.question)
+    by_name = next((h for _, h in mine if any(mentions(h.text, n) for n in qnames)
+                    and (NAMING.search(h.text) or any(re.search(rf"\(\s*{re.escape(n)}\s*\)", h.text, re.I) for n in qnames))),
+                   None)
+    if by_name is not None or not mine or not any(owns(ctx.sources[mine[0][1].source], n) for n in qnames):
+        return by_name
+    return min((h for _, h in mine if NAMING.search(h.text) and h.section == "abstract"), key=lambda h: h.start, default=None)
 
 
 def _names_itself(h: SentenceHit, sources: list[Source]) -> bool:

@@ -292,7 +292,7 @@ _DEFINE = re.compile(
     re.I,
 )
 NAMING = re.compile(
-    r"\b(we (propose|introduce|present|develop|call|dub|name|term|design)|called|named|dubbed|termed|"
+    r"\b((we|and) (propose|introduce|present|develop|call|dub|name|term|design)|called|named|dubbed|termed|"
     r"which we (call|name|term|dub))\b", re.I
 )
 CONTEXT = re.compile(
