@@ -138,8 +138,10 @@ class Extractive:
                 break
             if any(c.source == h.source for c in chosen):
                 continue
-            naming = next((g for a, g in ranked if g.source == h.source and a >= sc.single_keep * adj
-                           and _names_itself(g, ctx.sources)), h)
+            close = [g for a, g in ranked if g.source == h.source and a >= sc.single_keep * adj]
+            # the sentence in which the paper says what it introduces, else one that uses its own name
+            naming = next((g for g in close if NAMING.search(g.text)), None) or next(
+                (g for g in close if _names_itself(g, ctx.sources)), h)
             chosen.append(naming)
         return chosen
 

@@ -326,6 +326,7 @@ _MULTI = re.compile(
     r"|\b(which|list|name)\b\s+(\w+\s+){0,2}(methods|approaches|benchmarks|frameworks)\b\s+(\w+\s+){0,3}(are|were|have|do|use|study|propose)\b",
     re.I,
 )
+_LIST_OPENING = re.compile(r"(which|what|list|name)\s+(\w+\s+){0,3}(papers|works|studies|articles)\b", re.I)
 _COMPARE = re.compile(
     r"\b(compare|compares|comparison|versus|vs\.?|differ|differs|difference between|contrast)\b"
     r"|\bhow does .{2,80}\b(relate to|stack up against)\b",
@@ -351,6 +352,8 @@ def asks_definition(question: str) -> bool:
 def asks_comparison(question: str) -> bool:
     """An explicit comparison ('compare', 'versus', 'differ'); 'compared to' inside a
     single-paper question ('reduced by 92% compared to the best model') is not one."""
+    if _LIST_OPENING.match(fold(question).strip()):
+        return False  # "Which papers analyse reward functions, or how to compare them?" lists papers
     return bool(_COMPARE.search(_COMPARED_TO.sub(" ", question)))
 
 

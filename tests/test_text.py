@@ -105,6 +105,8 @@ def test_strip_instructions_and_clean_text() -> None:
     ("What is SequenceMatch?", False, True, False, False),
     ("What does Coconut do?", False, True, False, False),
     ("Which papers study grokking?", False, False, False, True),
+    # a list of papers, though it says "compare": what the papers do, not a comparison asked for
+    ("Which papers analyse reward functions, e.g. how to compare them?", False, False, False, True),
     ("List the methods that are used for process supervision.", False, False, False, True),
     ("How do ReST-MCTS* and AlphaMath differ in their use of value estimates?", False, False, True, True),
     ("Compare Tree-Planner with SequenceMatch.", False, False, True, True),
