@@ -179,8 +179,13 @@ def rank_for_question(question: str, qvec: np.ndarray, sources: list[Source], in
     # Per name, the retrieved papers it names ("(DoC)", "Tree-Planner: ..."): a sentence of another
     # paper that merely uses that name ("doc_manager is ...") is not about it.
     owned = {n: {i for i, s in enumerate(sources) if s.named and owns(s, n)} for n in qnames}
+    # "What accuracy does X reach?": only X's paper answers for X (unless the question spans papers).
+    spans = ask.kind in ("list", "comparison") or len(compared_papers(question, sources, owners_only=True)) > 1
+    only = {i for i, s in enumerate(sources) if s.named} if sc.named_paper_answers and not spans else set()
     ranked = []
     for h in hits:
+        if only and h.source not in only:
+            continue
         if sources[h.source].topic < sc.min_topic and not about[h.source]:
             continue  # a paper about something else: one planted sentence is not a paper about the question
         own = owners(h.text, sources)

@@ -131,6 +131,12 @@ class Scoring(BaseModel):
         "asked-for noun: on dev 3 of 3 such unanswerable questions lacked one ('collected from a teacher model') "
         "and 10 of 12 answerable ones had one.",
     )
+    named_paper_answers: bool = Field(
+        default=True,
+        description="When the question names a retrieved paper (its title carries the name) and asks about one paper, "
+        "only that paper's sentences may answer: 'What accuracy does X reach on AIME?' is not answered by another "
+        "paper's accuracy on another benchmark.",
+    )
     entity_window: int = Field(
         default=6, ge=1,
         description="Words between the asked-for noun and a name that fills it ('MNIST, FashionMNIST, CIFAR10, and "

@@ -183,6 +183,9 @@ _NAME_TOKEN = re.compile(r"(?<![\w.-])[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*\*?")
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
+_SIZE = re.compile(r"\d+(\.\d+)?[A-Za-z]{1,2}")  # a model size: "32B", "1.5B"
+
+
 def is_name(token: str) -> bool:
     """An acronym, CamelCase, a letter-and-digit token, or a capitalised hyphenated compound
     (SATCOMP, SequenceMatch, GPT-4, Qwen2.5-32B-Instruct, Tree-Planner). All-caps stopwords
@@ -191,7 +194,7 @@ def is_name(token: str) -> bool:
     if len(core) < 2 or core.replace(".", "").isdigit() or core.lower() in STOPWORDS:
         return False
     if core[0].isdigit():  # "32B", "1.5B", "3D" are names of sizes; "3.1-based" is not a name
-        return bool(re.fullmatch(r"\d+(\.\d+)?[A-Za-z]{1,2}", core))
+        return bool(_SIZE.fullmatch(core))
     inner_upper = any(c.isupper() for c in core[1:])
     letters_and_digits = any(c.isdigit() for c in core) and any(c.isalpha() for c in core)
     return inner_upper or letters_and_digits or ("-" in core and core[0].isupper())
@@ -506,4 +509,5 @@ def paper_own_names(title: str, abstract: str) -> frozenset[str]:
     for sent in sentences(abstract):
         if NAMING.search(sent):
             found |= names(sent)
-    return frozenset(found)
+    return frozenset(n for n in found if not _SIZE.fullmatch(n.strip(".-*")))  # "1.5B" is a size many papers share
+

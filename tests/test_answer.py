@@ -133,3 +133,26 @@ def test_reason_sentences(sentence: str, gives: bool) -> None:
 def test_details_no_abstract_gives_are_refused_with_the_reason(assistant: Assistant, question: str, why: str) -> None:
     ans = assistant.ask(question)
     assert ans.refused and why in (ans.reason or ""), (ans.reason, ans.text)
+
+
+def test_a_named_paper_answers_for_itself(assistant: Assistant) -> None:
+    # Another paper reports an accuracy on MATH500; Tree-Planner's abstract gives none.
+    ans = assistant.ask("What accuracy does Tree-Planner reach on MATH500?")
+    assert ans.refused, ans.text
+
+
+@pytest.mark.parametrize(
+    ("question", "lead", "then"),
+    [
+        ("What is DisBack?", "propose Distribution Backtracking Distillation (DisBack)", "Degradation Recording"),
+        ("What is AlphaMath?", "we introduce an innovative approach", "Monte Carlo Tree Search"),
+        ("What is DoC?", "we propose the dichotomy of control (DoC)", "mutual information"),
+    ],
+)
+def test_a_definition_leads_with_the_sentence_that_introduces_the_name(assistant: Assistant, question: str, lead: str,
+                                                                        then: str) -> None:
+    ans = assistant.ask(question)
+    assert not ans.refused
+    first = ans.text.split(" [1]")[0]
+    assert lead in first, ans.text
+    assert then in ans.text

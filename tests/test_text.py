@@ -19,6 +19,7 @@ from rag.text import (
     name_key,
     names,
     numbers,
+    paper_own_names,
     question_names,
     sentence_spans,
     stem,
@@ -169,3 +170,11 @@ def test_counted_thing(question: str, anchor: set[str]) -> None:
 )
 def test_question_kind_edge_cases(question: str, kind: str) -> None:
     assert analyze_question(question).kind == kind
+
+
+def test_a_paper_owns_the_names_it_introduces_but_not_model_sizes() -> None:
+    own = paper_own_names("Dichotomy of Control: Separating What You Can Control",
+                          "In this work, we propose the dichotomy of control (DoC). We train a 1.5B and a 32B model.")
+    assert "DoC" in own
+    own = paper_own_names("A Technical Report", "We introduce Q-Bench and train our 1.5B and 7B models on it.")
+    assert "Q-Bench" in own and "1.5B" not in own and "7B" not in own
