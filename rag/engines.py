@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from . import prompting as prompts
 from .errors import EngineError
-from .evidence import GENERIC_NAMES, SentenceHit, compared_papers, own_names, owns
+from .evidence import GENERIC_NAMES, SentenceHit, carries, compared_papers, own_names, owns
 from .settings import Settings
 from .text import (
     ANAPHOR,
@@ -40,6 +40,7 @@ from .text import (
     content_terms,
     mentions,
     question_names,
+    question_parts,
     sentences,
 )
 from .types import Source
@@ -117,6 +118,10 @@ class Extractive:
             naming = next((h for _, h in mine if _names_itself(h, ctx.sources)), None)
             if naming is not None:
                 chosen.insert(0, naming)  # "which approach ...?" is answered by the approach's name
+        for part in question_parts(ctx.question)[1:]:  # "..., and how many more problems did it solve?"
+            best = _answers_part(part, mine, ctx.sources)
+            if best is not None and best not in chosen and len(chosen) < self.settings.max_answer_sentences:
+                chosen.append(best)
         for adj, h in mine:
             if len(chosen) >= self.settings.max_answer_sentences:
                 break
@@ -153,6 +158,25 @@ class Extractive:
             mine = [(a, h) for a, h in ranked if h.source == i][:2]
             chosen += [h for a, h in mine if a >= sc.single_keep * mine[0][0]]
         return chosen or [ranked[0][1]]
+
+
+_PART_OVERLAP = 0.5  # a sentence that uses one word of "what softer alternative exists?" ("existing") answers nothing
+
+
+def _answers_part(part: str, mine: list[tuple[float, SentenceHit]], sources: list[Source]) -> SentenceHit | None:
+    """The paper's sentence that best answers one part of a compound question: it carries the kind
+    of answer that part asks for (a number next to what it counts, a name, a cause) and uses the
+    most of its words; None when no sentence uses any of them."""
+    ask, terms = analyze_question(part), content_terms(part)
+
+    def fit(h: SentenceHit) -> tuple[float, float]:
+        kind = carries(ask, h.text, part, own_names(sources[h.source])) if ask.kind in ("quantity", "name") else (
+            bool(REASON.search(h.text)) if ask.kind == "reason" else False)
+        return (len(terms & content_terms(h.text)) / max(len(terms), 1) + float(kind), 0.0)
+
+    scored = [(fit(h), adj, h) for adj, h in mine]
+    scored = [t for t in scored if t[0][0] >= 1.0 or t[0][0] >= _PART_OVERLAP]  # its kind of answer, or most of its words
+    return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
 
 
 def _introduces(ctx: DraftContext, mine: list[tuple[float, SentenceHit]]) -> SentenceHit | None:

@@ -274,7 +274,7 @@ def signals(question: str, sources: list[Source], ranked: list[tuple[float, Sent
         terms = content_terms(h.text)
         s = len(focus & terms) / len(focus) if focus else 1.0
         share = max(share, s)
-        if typed_kind and s > 0 and carries(ask, h.text, question, own_names(sources[h.source])):
+        if typed_kind and (s > 0 or not focus_terms(ask)) and carries(ask, h.text, question, own_names(sources[h.source])):
             typed = 1.0
         gives_reason = gives_reason or bool(REASON.search(h.text))
         if ask.entity and not gives:

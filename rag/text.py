@@ -405,6 +405,7 @@ class Ask:
     head: str = ""  # the asked-for noun ("model", "dataset", "technique")
 
 
+_COMPARATIVE = re.compile(r"(short|fast|slow|small|larg|long|high|low|cheap|quick|great|bigg|better|worse)(er)?")
 _AFTER_VERB = frozenset("the a an by in on at for from to with over during into across per its their this these".split())
 
 
@@ -434,6 +435,8 @@ def analyze_question(question: str) -> Ask:
     low = re.sub(r"^(and|so|but|also|then|now|ok|okay)\b[\s,]*", "", low)
     low = re.sub(r"^(according to [^,]{0,120},|in [^,]{0,80},|for [^,]{0,80},|on [^,]{0,80},|up to)\s*", "", low)
     low = re.sub(r"^(on|in|for|from|to|at|with|by|under|over|between)\s+(?=(which|what)\b)", "", low)
+    low = re.sub(r"^(when|if|once|after|given|while|whenever|as)\b[^,?]{3,160},\s*(?=(what|which|how|why|who|does|do|is|are)\b)", "",
+                 low)  # "When a large model takes over, how much shorter ...?" asks "how much"
     if low.rstrip().endswith("?") and not re.match(
             r"(what|which|how|why|who|whom|whose|when|where|is|are|was|were|does|do|did|can|could|would|will|should|has|"
             r"have|list|name|describe|explain|give|compare|summari[sz]e|tell|state|outline|between|among|according)\b", low):
@@ -454,6 +457,8 @@ def analyze_question(question: str) -> Ask:
     m = re.match(r"(?:how many|how much)\s+(.*)", low)
     if m:
         words = _head_words(m.group(1))
+        if words and _COMPARATIVE.fullmatch(words[0]):  # "how much shorter do answers become": any figure of the change
+            return Ask("quantity", frozenset())
         focus = terms_of(words) if words and words[0] not in ("does", "do", "did", "is", "are", "can") else frozenset()
         if not focus:  # "how much does X reduce token consumption" -> what is reduced
             focus = content_terms(re.sub(r"\b(does|do|did|is|are|was|were|more|less|faster|better)\b", " ", m.group(1))) - own
@@ -493,6 +498,18 @@ def analyze_question(question: str) -> Ask:
     if re.match(r"(is|are|does|do|did|can|could|would|will|should|was|were|has|have)\b", low):
         return Ask("yesno", frozenset())
     return Ask("definition" if asks_definition(q) else "other", frozenset())
+
+
+_WH = r"(what|which|how|why|who|whom|whose|where|when|does|do|did|is|are|was|were|can|could)"
+_PART_BREAK = re.compile(rf"(?:,\s*|\s+)(?:and|but|or)\s+(?={_WH}\b)|\?\s+(?=[A-Z])", re.I)
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a compound question asks, each to be answered ("Which solver was it built on,
+    and how many more problems did it solve?" -> two). One part for a simple question."""
+    parts = [p.strip(" ,;") for p in _PART_BREAK.split(" ".join(question.split())) if p and p.strip(" ,;")]
+    parts = [p for p in parts if not re.fullmatch(_WH, p, re.I)]  # the split keeps the lookahead's group
+    return parts if len(parts) > 1 and all(len(content_terms(p)) >= 1 for p in parts) else [question]
 
 
 _ALIAS = re.compile(r"\(\s*([A-Z][A-Za-z0-9*^+\-]{1,30})\s*\)")

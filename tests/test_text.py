@@ -21,6 +21,7 @@ from rag.text import (
     numbers,
     paper_own_names,
     question_names,
+    question_parts,
     sentence_spans,
     stem,
     strip_instructions,
@@ -127,7 +128,8 @@ def test_question_types(question: str, quantity: bool, definition: bool, compari
     [
         # the asked-for phrase inside a statement is still what is asked
         ("Asking a graph model once lets the solver finish what extra share of competition problems?", "quantity", {"extra", "problem"}),
-        ("Given a 32B helper, how much shorter do the small model's answers get?", "quantity", {"shorter"}),
+        # a comparative asks for the size of a change: any figure of it answers ("reduced ... a 15.7% decrease")
+        ("Given a 32B helper, how much shorter do the small model's answers get?", "quantity", set()),
         # "what share of X": the number is about X
         ("What share of previously incorrect cases does back-patching recover?", "quantity", {"case"}),
         # a verb ends the counted noun phrase; a participle before a noun does not
@@ -178,3 +180,27 @@ def test_a_paper_owns_the_names_it_introduces_but_not_model_sizes() -> None:
     assert "DoC" in own
     own = paper_own_names("A Technical Report", "We introduce Q-Bench and train our 1.5B and 7B models on it.")
     assert "Q-Bench" in own and "1.5B" not in own and "7B" not in own
+
+
+@pytest.mark.parametrize(("question", "parts"), [
+    ("Which solver was it built on, and how many more problems did that solver solve?",
+     ["Which solver was it built on", "how many more problems did that solver solve?"]),
+    ("Why is regret a poor signal, and what helps?", ["Why is regret a poor signal", "what helps?"]),
+    ("How many GPUs were used? What batch size?", ["How many GPUs were used", "What batch size?"]),
+    # one question: "and" joins its subjects, not two questions
+    ("How do ReST-MCTS* and AlphaMath differ?", ["How do ReST-MCTS* and AlphaMath differ?"]),
+    ("Which papers study grokking and lazy training?", ["Which papers study grokking and lazy training?"]),
+])
+def test_compound_questions_are_split_into_the_questions_they_ask(question: str, parts: list[str]) -> None:
+    assert question_parts(question) == parts
+
+
+@pytest.mark.parametrize(("question", "kind", "anchor"), [
+    # a leading clause does not hide the asked-for phrase
+    ("When a large model takes over at the pauses, how much shorter do the answers become?", "quantity", set()),
+    ("How much faster is decoding?", "quantity", set()),  # any figure of the change answers it
+    ("How many more problems did it solve?", "quantity", {"problem"}),  # "more" counts the problems
+])
+def test_quantity_questions(question: str, kind: str, anchor: set[str]) -> None:
+    ask = analyze_question(question)
+    assert ask.kind == kind and set(ask.anchor) == anchor
