@@ -321,8 +321,8 @@ def carries(ask: Ask, text: str, question: str, own_names: frozenset[str] = froz
             return False
         counted = ask.anchor - _GENERIC_QUANTITY
         anchor = counted or focus_terms(ask)
-        if not anchor:
-            return True
+        if not anchor:  # "how much faster ...?": the size of a change, a figure ("3.2x", "15.7%"), not "two passes"
+            return bool(new)
         toks = words(text)
         near = [i for i, w in enumerate(toks) if stem(w) in anchor]
         nums = [i for i, w in enumerate(toks) if any(c.isdigit() for c in w) or NUMBER_WORDS.fullmatch(w)]
