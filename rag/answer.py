@@ -25,7 +25,7 @@ from .compose import missing_sides, rank_segments
 from .engines import DraftContext, Engine, Extractive, TextCallback
 from .evidence import FEATURES, SentenceHit, SentenceIndex, Signals, compared_papers, rank_for_question, signals
 from .settings import Settings
-from .text import asks_multiple, is_name, mentions, question_names, sentence_spans
+from .text import asks_multiple, is_name, mentions, question_names, question_parts, sentence_spans
 from .types import Answer, CheckReport, Filters, Source
 
 REFUSAL = "The indexed papers do not answer this question."
@@ -80,7 +80,14 @@ class Answerer:
         if rule is not None:
             return rule, None
         sig = signals(question, sources, ranked, sc=self.settings.scoring)
-        return self.slot_refusal(sig), sig
+        # A compound question ("How many problems does X hold, and from which platform?") is
+        # answered only when the evidence carries what each of its parts asks for.
+        why = self.slot_refusal(sig)
+        parts = question_parts(question)
+        for part in parts[1:] if why is None else []:
+            if (why := self.slot_refusal(signals(part, sources, ranked, sc=self.settings.scoring))) is not None:
+                return f"one of its {len(parts)} parts is not answered: {why}", sig
+        return why, sig
 
     def gate(self, question: str, sources: list[Source], ranked: Ranked) -> tuple[str | None, float]:
         """(why to refuse or None, the gate's probability that the papers answer the question)."""

@@ -374,12 +374,12 @@ _STOP_AT = frozenset(
 )
 ENTITIES = frozenset(
     """model benchmark dataset solver baseline library tool environment simulator agent network architecture optimizer
-    classifier estimator language""".split()
+    classifier estimator language llm platform backbone""".split()
 )
 NAMEABLE = frozenset(
     """method approach framework model system scheme algorithm benchmark dataset technique recipe work paper
     architecture classifier solver metric tool procedure paradigm library agent environment simulator baseline
-    family loss objective strategy optimizer estimator network""".split()
+    family loss objective strategy optimizer estimator network llm platform backbone""".split()
 )
 _MODIFIERS = frozenset(
     """single existing new main key specific particular different first best simple general novel same other previous
@@ -387,7 +387,8 @@ _MODIFIERS = frozenset(
 )
 _QUANTITY_HEADS = frozenset(
     """percentage percent fraction share proportion accuracy score rate number size speedup speed-up improvement
-    gain reduction increase factor gap fid bleu auc f1 error loss ratio length count""".split()
+    gain reduction increase factor gap fid bleu auc f1 error loss ratio length count return cost latency throughput
+    perplexity auroc""".split()
 )
 
 
@@ -501,7 +502,8 @@ def analyze_question(question: str) -> Ask:
 
 
 _WH = r"(what|which|how|why|who|whom|whose|where|when|does|do|did|is|are|was|were|can|could)"
-_PART_BREAK = re.compile(rf"(?:,\s*|\s+)(?:and|but|or)\s+(?={_WH}\b)|\?\s+(?=[A-Z])", re.I)
+_PART_BREAK = re.compile(
+    rf"(?:,\s*|\s+)(?:and|but|or)\s+(?:(?:from|on|in|over|for|with|at|by|to|under|during)\s+)?(?={_WH}\b)|\?\s+(?=[A-Z])", re.I)
 
 
 def question_parts(question: str) -> list[str]:

@@ -156,3 +156,12 @@ def test_a_definition_leads_with_the_sentence_that_introduces_the_name(assistant
     first = ans.text.split(" [1]")[0]
     assert lead in first, ans.text
     assert then in ans.text
+
+
+def test_a_compound_question_is_answered_part_by_part(assistant: Assistant) -> None:
+    ans = assistant.ask("Which solver was NeuroBack built on, and how many more problems did that solver solve?")
+    assert not ans.refused
+    assert "Kissat" in ans.text and "5.2%" in ans.text
+    # the first part is answered, the second (a layer count) by no sentence: the whole is refused, saying why
+    ans = assistant.ask("How much does Tree-Planner reduce token consumption, and how many layers does its planner have?")
+    assert ans.refused and "parts" in (ans.reason or ""), (ans.reason, ans.text)

@@ -187,6 +187,8 @@ def test_a_paper_owns_the_names_it_introduces_but_not_model_sizes() -> None:
      ["Which solver was it built on", "how many more problems did that solver solve?"]),
     ("Why is regret a poor signal, and what helps?", ["Why is regret a poor signal", "what helps?"]),
     ("How many GPUs were used? What batch size?", ["How many GPUs were used", "What batch size?"]),
+    ("How many problems does it hold, and from which platform are they drawn?",
+     ["How many problems does it hold", "which platform are they drawn?"]),
     # one question: "and" joins its subjects, not two questions
     ("How do ReST-MCTS* and AlphaMath differ?", ["How do ReST-MCTS* and AlphaMath differ?"]),
     ("Which papers study grokking and lazy training?", ["Which papers study grokking and lazy training?"]),
@@ -200,6 +202,7 @@ def test_compound_questions_are_split_into_the_questions_they_ask(question: str,
     ("When a large model takes over at the pauses, how much shorter do the answers become?", "quantity", set()),
     ("How much faster is decoding?", "quantity", set()),  # any figure of the change answers it
     ("How many more problems did it solve?", "quantity", {"problem"}),  # "more" counts the problems
+    ("What annualized return did the portfolio model achieve?", "quantity", set()),  # a return is a measured quantity
 ])
 def test_quantity_questions(question: str, kind: str, anchor: set[str]) -> None:
     ask = analyze_question(question)
