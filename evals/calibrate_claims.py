@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from rag import Settings
-from rag.citations import CLAIM_FEATURES, best_evidence, claim_evidence, judge_features, unnamed
+from rag.citations import CLAIM_FEATURES, best_evidence, claim_evidence, judge_features, swapped_sides, unnamed
 
 from .claims import load_claims
 from .run import open_eval_store
@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> None:
         if settled is not None:
             fixed.append((label, int(settled)))
             continue
-        X.append(judge_features(claim, best_evidence(claim, candidates), src[0], sc))
+        ev = best_evidence(claim, candidates)
+        if swapped_sides(claim, " ".join(h.text for h in ev)):  # the swapped-contrast rule settles it
+            fixed.append((label, 0))
+            continue
+        X.append(judge_features(claim, ev, src[0], sc))
         y.append(label)
     Xa, ya = np.array(X), np.array(y)
     oof = np.zeros(len(ya))

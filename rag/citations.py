@@ -290,10 +290,49 @@ def _support(claim: str, i: int, hits: list[SentenceHit], sources: list[Source],
         return [_span(hits[0])] if supports(hits[0], claim, sc) else None
     if verifier is None:
         ev = best_evidence(claim, candidates)
+        if swapped_sides(claim, " ".join(h.text for h in ev)):
+            return None
         return [_span(h) for h in ev] if claim_probability(judge_features(claim, ev, sources[i], sc), sc) >= sc.claim_threshold else None
     probs = verifier.score([(claim, " ".join(h.text for h in c)) for c in candidates])
     best = int(np.argmax(probs))
     return [_span(h) for h in candidates[best]] if probs[best] >= sc.verifier_threshold else None
+
+
+_CONTRASTS = [re.compile(p, re.I) for p in (r"\brather than\b", r"\binstead of\b", r"\bunlike\b", r"\bversus\b|\bvs\.?",
+                                            r"\bthan\b", r"\bover\b")]
+_FROM_TO = re.compile(r"\bfrom\b(.{1,60}?)\bto\b(.{1,60}?)(?=[,.;]|\band\b|$)", re.I)
+
+
+def _contrast_sides(text: str) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """For each contrast the text makes ("A rather than B", "A over B", "from A to B"): the content
+    words of its clause before and after the cue."""
+    out = {}
+    for cue in _CONTRASTS:
+        m = cue.search(text)
+        if m:
+            out[cue.pattern] = (content_terms(re.split(r"[,;:()]", text[: m.start()].rstrip(" ,;:"))[-1]),
+                                content_terms(re.split(r"[,;:()]", text[m.end():].lstrip(" ,;:"))[0]))
+    m = _FROM_TO.search(text)
+    if m:
+        out["from-to"] = (content_terms(m.group(1)), content_terms(m.group(2)))
+    return out
+
+
+def swapped_sides(claim: str, evidence: str) -> bool:
+    """The claim makes the evidence's contrast with its sides swapped: "it addresses model inaccuracy
+    rather than the edge-of-reach problem" on "it addresses the edge-of-reach problem, rather than
+    model inaccuracy"; "from generalization to memorization" on "from memorization to generalization".
+    Words that cross sides must outnumber half of those that stay, so a reworded side is not a swap."""
+    ev = _contrast_sides(evidence)
+    for cue, (lc, rc) in _contrast_sides(claim).items():
+        if cue not in ev:
+            continue
+        le, re_ = ev[cue]
+        to_right, to_left = (lc & re_) - le - rc, (rc & le) - re_ - lc
+        stay = ((lc & le) - re_ - rc) | ((rc & re_) - le - lc)
+        if to_right and to_left and 2 * (len(to_right) + len(to_left)) >= len(stay):
+            return True
+    return False
 
 
 def claim_evidence(claim: str, hits: list[SentenceHit], source: Source, sc: Scoring) -> tuple[bool | None, list[list[SentenceHit]]]:

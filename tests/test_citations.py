@@ -94,3 +94,21 @@ def test_extractive_answers_pass_the_check_untouched(assistant: Assistant, quest
     ]
     segs, report, notes = check(assistant, sources, ans.text)
     assert report.sentences >= 1 and report.kept == report.sentences, notes
+
+
+@pytest.mark.parametrize(("claim", "evidence", "swapped"), [
+    ("Prior methods mostly address model inaccuracy rather than the edge-of-reach problem.",
+     "We reveal how prior methods are primarily addressing the edge-of-reach problem, rather than model-inaccuracy.", True),
+    ("It predicts a superlinear trend in the time to move from memorization to generalization.",
+     "We show a superlinear trend in the timescale for transitioning from generalization to memorization.", True),
+    # the same contrast, reworded: not a swap
+    ("The new greedy rules make more progress in each iteration than Gauss-Southwell selection.",
+     "We propose new greedy block-selection strategies that guarantee more progress per iteration than the "
+     "Gauss-Southwell rule; (ii) we explore how to implement the new rules.", False),
+    ("Prior methods mainly tackle the edge-of-reach problem rather than model inaccuracy.",
+     "We reveal how prior methods are primarily addressing the edge-of-reach problem, rather than model-inaccuracy.", False),
+])
+def test_a_contrast_with_its_sides_swapped_is_caught(claim: str, evidence: str, swapped: bool) -> None:
+    from rag.citations import swapped_sides
+
+    assert swapped_sides(claim, evidence) is swapped
