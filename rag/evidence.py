@@ -41,7 +41,9 @@ from .text import (
     names,
     numbers,
     paper_own_names,
+    paper_references,
     question_names,
+    refers_to,
     stem,
     title_name,
     words,
@@ -181,7 +183,9 @@ def rank_for_question(question: str, qvec: np.ndarray, sources: list[Source], in
     owned = {n: {i for i, s in enumerate(sources) if s.named and owns(s, n)} for n in qnames}
     # "What accuracy does X reach?": only X's paper answers for X (unless the question spans papers).
     spans = ask.kind in ("list", "comparison") or len(compared_papers(question, sources, owners_only=True)) > 1
-    only = {i for i, s in enumerate(sources) if s.named} if sc.named_paper_answers and not spans else set()
+    refs = paper_references(question)
+    only = {i for i, s in enumerate(sources) if s.named or any(refers_to(r, s.paper.title) for r in refs)} \
+        if sc.named_paper_answers and not spans else set()
     ranked = []
     for h in hits:
         if only and h.source not in only:

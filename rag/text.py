@@ -501,6 +501,27 @@ def analyze_question(question: str) -> Ask:
     return Ask("definition" if asks_definition(q) else "other", frozenset())
 
 
+_REFERENCE = re.compile(r"\bthe ([\w'^*+.-]+(?: [\w'^*+.-]+){0,3}) (?:paper|study|work|article)\b"
+                        r"|\b(?:paper|study|work|article) (?:on|about) (?:the )?([\w'^*+.-]+(?: [\w'^*+.-]+){0,7})", re.I)
+
+
+def paper_references(question: str) -> list[frozenset[str]]:
+    """The content words by which a question refers to a paper: "the edge-of-reach paper",
+    "the paper on the sensitivity of inverse reinforcement learning to misspecification"."""
+    out = []
+    for m in _REFERENCE.finditer(fold(question)):
+        terms = content_terms(m.group(1) or m.group(2) or "")
+        if terms:
+            out.append(terms)
+    return out
+
+
+def refers_to(reference: frozenset[str], title: str) -> bool:
+    """Does the title carry (nearly) all the words of the reference? At most one word of four may differ."""
+    have = content_terms(title)
+    return len(reference & have) >= max(1, len(reference) - len(reference) // 4)
+
+
 _WH = r"(what|which|how|why|who|whom|whose|where|when|does|do|did|is|are|was|were|can|could)"
 _PART_BREAK = re.compile(
     rf"(?:,\s*|\s+)(?:and|but|or)\s+(?:(?:from|on|in|over|for|with|at|by|to|under|during)\s+)?(?={_WH}\b)|\?\s+(?=[A-Z])", re.I)

@@ -165,3 +165,18 @@ def test_a_compound_question_is_answered_part_by_part(assistant: Assistant) -> N
     # the first part is answered, the second (a layer count) by no sentence: the whole is refused, saying why
     ans = assistant.ask("How much does Tree-Planner reduce token consumption, and how many layers does its planner have?")
     assert ans.refused and "parts" in (ans.reason or ""), (ans.reason, ans.text)
+
+
+def test_a_paper_referred_to_by_its_title_words_answers_for_itself(assistant: Assistant) -> None:
+    ans = assistant.ask("What problem does the edge-of-reach paper identify in offline model-based RL?")
+    assert not ans.refused
+    assert {c.title for c in ans.citations} == {next(c.title for c in ans.citations if "Edge-of-Reach" in c.title)}
+
+
+def test_paper_references() -> None:
+    from rag.text import paper_references, refers_to
+
+    (ref,) = paper_references("According to the paper on the sensitivity of inverse reinforcement learning to misspecification, what ...?")
+    assert refers_to(ref, "Quantifying the Sensitivity of Inverse Reinforcement Learning to Misspecification")
+    assert not refers_to(ref, "STARC: A General Framework For Quantifying Differences Between Reward Functions")
+    assert paper_references("What does Tree-Planner do?") == []
