@@ -38,7 +38,9 @@ from .text import (
     Ask,
     analyze_question,
     content_terms,
+    is_name,
     mentions,
+    names,
     question_names,
     question_parts,
     sentences,
@@ -146,7 +148,8 @@ class Extractive:
             close = [g for a, g in ranked if g.source == h.source and a >= sc.single_keep * adj]
             # the sentence in which the paper says what it introduces, else one that uses its own name
             naming = next((g for g in close if NAMING.search(g.text)), None) or next(
-                (g for g in close if _names_itself(g, ctx.sources)), h)
+                (g for g in close if _names_itself(g, ctx.sources)), None) or next(
+                (g for g in close if _names_something(g.text, ctx.question)), h)  # "..., i.e., OLMoE": names identify
             chosen.append(naming)
         return chosen
 
@@ -190,6 +193,11 @@ def _introduces(ctx: DraftContext, mine: list[tuple[float, SentenceHit]]) -> Sen
     if by_name is not None or not mine or not any(owns(ctx.sources[mine[0][1].source], n) for n in qnames):
         return by_name
     return min((h for _, h in mine if NAMING.search(h.text) and h.section == "abstract"), key=lambda h: h.start, default=None)
+
+
+def _names_something(text: str, question: str) -> bool:
+    """The sentence uses a distinctive name the question does not ("OLMoE", "MOREC")."""
+    return any(is_name(n) and n.upper() not in GENERIC_NAMES for n in names(text) - names(question))
 
 
 def _names_itself(h: SentenceHit, sources: list[Source]) -> bool:

@@ -295,7 +295,8 @@ _DEFINE = re.compile(
     re.I,
 )
 NAMING = re.compile(
-    r"\b((we|and) (propose|introduce|present|develop|call|dub|name|term|design)|called|named|dubbed|termed|"
+    r"\b((we|and)( (next|also|further|then|first|here|therefore|thus|now))? (propose|introduce|present|develop|call|dub|name|"
+    r"term|design)|called|named|dubbed|termed|"
     r"which we (call|name|term|dub))\b", re.I
 )
 CONTEXT = re.compile(

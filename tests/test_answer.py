@@ -180,3 +180,9 @@ def test_paper_references() -> None:
     assert refers_to(ref, "Quantifying the Sensitivity of Inverse Reinforcement Learning to Misspecification")
     assert not refers_to(ref, "STARC: A General Framework For Quantifying Differences Between Reward Functions")
     assert paper_references("What does Tree-Planner do?") == []
+
+
+def test_a_list_of_papers_quotes_each_by_the_sentence_that_names_what_it_introduces(assistant: Assistant) -> None:
+    ans = assistant.ask("Which papers propose new continual learning methods?")
+    assert not ans.refused and len({c.paper_id for c in ans.citations}) >= 2
+    assert "CUBER" in ans.text and "view-batch" in ans.text  # "we next develop ... (CUBER)" names the method
