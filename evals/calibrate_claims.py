@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from rag import Settings
-from rag.citations import CLAIM_FEATURES, best_evidence, claim_evidence, judge_features, swapped_sides, unnamed
+from rag.citations import CLAIM_FEATURES, claim_evidence, judge_features, judged_evidence, unnamed
 
 from .claims import load_claims
 from .run import open_eval_store
@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         if settled is not None:
             fixed.append((label, int(settled)))
             continue
-        ev = best_evidence(claim, candidates)
-        if swapped_sides(claim, " ".join(h.text for h in ev)):  # the swapped-contrast rule settles it
+        ev, refuted = judged_evidence(claim, candidates)
+        if refuted:  # the swapped-contrast rule settles it
             fixed.append((label, 0))
             continue
         X.append(judge_features(claim, ev, src[0], sc))

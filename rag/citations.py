@@ -289,8 +289,8 @@ def _support(claim: str, i: int, hits: list[SentenceHit], sources: list[Source],
     if verifier is None and sc.claim_check == "rules":
         return [_span(hits[0])] if supports(hits[0], claim, sc) else None
     if verifier is None:
-        ev = best_evidence(claim, candidates)
-        if swapped_sides(claim, " ".join(h.text for h in ev)):
+        ev, refuted = judged_evidence(claim, candidates)
+        if refuted:
             return None
         return [_span(h) for h in ev] if claim_probability(judge_features(claim, ev, sources[i], sc), sc) >= sc.claim_threshold else None
     probs = verifier.score([(claim, " ".join(h.text for h in c)) for c in candidates])
@@ -333,6 +333,13 @@ def swapped_sides(claim: str, evidence: str) -> bool:
         if to_right and to_left and 2 * (len(to_right) + len(to_left)) >= len(stay):
             return True
     return False
+
+
+def judged_evidence(claim: str, candidates: list[list[SentenceHit]]) -> tuple[list[SentenceHit], bool]:
+    """The evidence the claim judge reads, and whether a rule already refutes the claim on it
+    (its sides of a contrast swapped). The check and `evals.calibrate_claims` both take this step."""
+    ev = best_evidence(claim, candidates)
+    return ev, swapped_sides(claim, " ".join(h.text for h in ev))
 
 
 def claim_evidence(claim: str, hits: list[SentenceHit], source: Source, sc: Scoring) -> tuple[bool | None, list[list[SentenceHit]]]:

@@ -167,18 +167,18 @@ _PART_OVERLAP = 0.5  # a sentence that uses one word of "what softer alternative
 
 
 def _answers_part(part: str, mine: list[tuple[float, SentenceHit]], sources: list[Source]) -> SentenceHit | None:
-    """The paper's sentence that best answers one part of a compound question: it carries the kind
-    of answer that part asks for (a number next to what it counts, a name, a cause) and uses the
-    most of its words; None when no sentence uses any of them."""
+    """The paper's sentence that best answers one part of a compound question: the share of the
+    part's words it uses, plus 1 when it carries the kind of answer the part asks for (a number
+    next to what it counts, a name, a cause); ties go to the better-ranked sentence. None when
+    no sentence reaches `_PART_OVERLAP`."""
     ask, terms = analyze_question(part), content_terms(part)
 
-    def fit(h: SentenceHit) -> tuple[float, float]:
+    def fit(h: SentenceHit) -> float:
         kind = carries(ask, h.text, part, own_names(sources[h.source])) if ask.kind in ("quantity", "name") else (
             bool(REASON.search(h.text)) if ask.kind == "reason" else False)
-        return (len(terms & content_terms(h.text)) / max(len(terms), 1) + float(kind), 0.0)
+        return len(terms & content_terms(h.text)) / max(len(terms), 1) + float(kind)
 
-    scored = [(fit(h), adj, h) for adj, h in mine]
-    scored = [t for t in scored if t[0][0] >= 1.0 or t[0][0] >= _PART_OVERLAP]  # its kind of answer, or most of its words
+    scored = [(f, adj, h) for adj, h in mine if (f := fit(h)) >= _PART_OVERLAP]
     return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
 
 

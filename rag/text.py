@@ -523,7 +523,7 @@ def refers_to(reference: frozenset[str], title: str) -> bool:
     return len(reference & have) >= max(1, len(reference) - len(reference) // 4)
 
 
-_WH = r"(what|which|how|why|who|whom|whose|where|when|does|do|did|is|are|was|were|can|could)"
+_WH = r"(?:what|which|how|why|who|whom|whose|where|when|does|do|did|is|are|was|were|can|could)"
 _PART_BREAK = re.compile(
     rf"(?:,\s*|\s+)(?:and|but|or)\s+(?:(?:from|on|in|over|for|with|at|by|to|under|during)\s+)?(?={_WH}\b)|\?\s+(?=[A-Z])", re.I)
 
@@ -531,8 +531,7 @@ _PART_BREAK = re.compile(
 def question_parts(question: str) -> list[str]:
     """The questions a compound question asks, each to be answered ("Which solver was it built on,
     and how many more problems did it solve?" -> two). One part for a simple question."""
-    parts = [p.strip(" ,;") for p in _PART_BREAK.split(" ".join(question.split())) if p and p.strip(" ,;")]
-    parts = [p for p in parts if not re.fullmatch(_WH, p, re.I)]  # the split keeps the lookahead's group
+    parts = [p.strip(" ,;") for p in _PART_BREAK.split(" ".join(question.split())) if p.strip(" ,;")]
     return parts if len(parts) > 1 and all(len(content_terms(p)) >= 1 for p in parts) else [question]
 
 
