@@ -180,6 +180,8 @@ class Store:
                     shutil.copytree(path, self._snapshot / "chroma", ignore=shutil.ignore_patterns(".lock", ".holders"))
                     path = self._snapshot / "chroma"
                 self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            # Asked once, inside the guard: a server lost mid-ingest must fail as one line, not here.
+            self.write_batch = max(1, min(4000, int(self.client.get_max_batch_size())))
         self.chunks = self._collection(settings.collection)
         self.sentences = self._collection(f"{settings.collection}__sentences")
         self.paper_rows = self._collection(f"{settings.collection}__papers")
@@ -389,7 +391,7 @@ class Store:
     # ---- writing ------------------------------------------------------------------------------
     def upsert(self, coll: Any, ids: list[str], vectors: np.ndarray, metadatas: list[dict[str, Any]],
                documents: list[str] | None = None) -> None:
-        step = max(1, min(4000, int(self.client.get_max_batch_size())))
+        step = self.write_batch
         for b in range(0, len(ids), step):
             with self.io(f"writing {coll.name!r}"):
                 coll.upsert(ids=ids[b : b + step], embeddings=vectors[b : b + step].astype(np.float32),

@@ -360,7 +360,9 @@ def test_full_disk_gives_one_line_and_no_half_written_papers(tmp_path: Path, mod
     assert "(300 of 300 papers)" in run_cli(["papers"], env).stdout
 
 
-def test_lost_chroma_server_mid_ingest_gives_one_line(tmp_path: Path, model_cache: Path) -> None:
+@pytest.mark.parametrize("after", [4, 12])
+def test_lost_chroma_server_mid_ingest_gives_one_line(tmp_path: Path, model_cache: Path, after: int) -> None:
+    """Killed early (the first groups' writes) and later: every server call is inside the one-line guard."""
     rows = [{"title": f"Server Test Paper {i}", "abstract": sentences(20, f"server{i}")} for i in range(400)]
     path = jsonl(tmp_path / "srv.jsonl", rows)
     port = free_port()
@@ -373,7 +375,7 @@ def test_lost_chroma_server_mid_ingest_gives_one_line(tmp_path: Path, model_cach
         time.sleep(3)
         proc = subprocess.Popen(RAG + ["ingest", "--quiet", str(path)], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        time.sleep(12)
+        time.sleep(after)
         server.kill()
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 1, err[-2000:]
