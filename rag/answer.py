@@ -69,6 +69,8 @@ class Answerer:
             return "it asks for a number, and no retrieved sentence gives one for what it counts"
         if sc.require_reason and sig.asks_reason and not sig.gives_reason:
             return "it asks why, and no retrieved sentence gives a cause or a mechanism"
+        if sc.require_means and sig.asks_means and not sig.gives_means:
+            return "it asks how, and the sentences an answer would quote give no means ('by', 'via', 'using' ...)"
         if sc.require_name and sig.asks_name and sig.gives_name is False:
             return "it asks which one, and no retrieved sentence names one where it speaks of it"
         return None

@@ -27,12 +27,14 @@ from .text import (
     CONTEXT,
     FINDING,
     INTRO,
+    MEANS,
     NAMING,
     NUMBER_WORDS,
     REASON,
     RESULT,
     Ask,
     analyze_question,
+    asks_mechanism,
     content_terms,
     fold,
     is_name,
@@ -237,6 +239,8 @@ class Signals:
     gives_reason: bool = False  # a top sentence says "because", "leads to", "by ...ing"
     asks_name: bool = False  # the question asks "which model / dataset / benchmark": an answer names one
     gives_name: bool | None = None  # a top sentence names such a thing next to the asked-for noun (None: none uses the noun)
+    asks_means: bool = False  # the question asks "how does X do Y": an answer gives a means
+    gives_means: bool = False  # one of the sentences an answer would quote says "by", "via", "using", "learns" ...
 
     def vector(self) -> list[float]:
         return [self.dense, self.sentence, self.evidence, self.focus, self.typed, self.topic, self.coverage]
@@ -284,12 +288,15 @@ def signals(question: str, sources: list[Source], ranked: list[tuple[float, Sent
         if ask.entity and not gives:
             found = names_near(ask, h.text, question, window)
             gives = found if found is not None else gives
+    asks_means = asks_mechanism(question) and len(compared_papers(question, sources, owners_only=True)) < 2
+    # Among the best-ranked sentences overall (what an answer quotes first), those of the best paper.
+    gives_means = any(MEANS.search(h.text) for _, h in ranked[: (sc or Scoring()).means_window] if h.source == best.source)
     if not typed_kind:
         typed = share  # no kind of answer asked for: how much of the question's words the evidence uses
     return Signals(max(s.dense for s in sources), max(s.sentence for s in sources), best.score, share, typed,
                    sources[best.source].topic, named, coverage,
                    asks_number=typed_kind, asks_reason=ask.kind == "reason", gives_reason=gives_reason,
-                   asks_name=ask.entity, gives_name=gives)
+                   asks_name=ask.entity, gives_name=gives, asks_means=asks_means, gives_means=gives_means)
 
 
 def names_near(ask: Ask, text: str, question: str, window: int) -> bool | None:

@@ -125,6 +125,13 @@ class Scoring(BaseModel):
         "'by ...ing'): all 6 answerable dev 'why' questions had one; at 100K documents 'Why does the Moon have "
         "phases?' was answered with a package that 'calculates the current lunar phase'.",
     )
+    require_means: bool = Field(
+        default=True,
+        description="Refuse a 'how does X do Y' question unless one of the best-ranked sentences (means_window) of the best paper "
+        "gives a means ('by', 'via', 'using', 'learns'): on dev 10 of 12 answered such answerable questions had one, and "
+        "none of the 3 wrongly answered unanswerable ones (6 inside 10K distractors: taglines, problem statements) did.",
+    )
+    means_window: int = Field(default=3, ge=1, description="How many of the best-ranked sentences (of any paper) are read for the means: about what an extractive answer quotes first.")
     require_name: bool = Field(
         default=True,
         description="Refuse a 'which model / dataset / benchmark' question unless a top sentence names one near the "

@@ -322,6 +322,13 @@ REASON = re.compile(
     r"caus(e|es|ed|ing)|owing to|so that|thereby|explain(s|ed|ing)?|attribut(e|ed|able) to|stem(s|med|ming)? from|"
     r"aris(e|es|ing)|reasons?|thus|therefore|hence|by \w+ing)\b", re.I
 )
+# What a sentence that answers "how does X do Y" says: the means ("by ...", "via", "using", "based
+# on", "learns", "combines"). A tagline or a problem statement ("X remains a challenge") gives none.
+MEANS = re.compile(
+    r"\b(because|due to|by|via|through|using|uses?|used|rel(y|ies) on|based on|leverag\w+|employ\w*|exploit\w*|with|"
+    r"allow\w*|enabl\w*|learns?|trains?|combin\w+|replac\w+|introduc\w+|propos\w+)\b", re.I
+)
+_NOT_MECHANISM = re.compile(r"^how (well|good|effective(ly)?|accurate(ly)?|often|far|fast|long|large|big|much|many)\b")
 INTRO = re.compile(
     r"\b(we (propose|introduce|present|develop|call|dub|name|term)|called|named|dubbed|termed|is an?|are)\b", re.I
 )
@@ -351,6 +358,11 @@ def asks_quantity(question: str) -> bool:
 def asks_definition(question: str) -> bool:
     """'What is X', 'what does X do', 'how does X work', 'describe X'."""
     return bool(_DEFINE.search(question))
+
+
+def asks_mechanism(question: str) -> bool:
+    """'How does X do Y?': a means is asked for ('how well', 'how often' ask for a result)."""
+    return analyze_question(question).kind == "how" and not _NOT_MECHANISM.match(fold(question).strip().lower())
 
 
 def asks_comparison(question: str) -> bool:

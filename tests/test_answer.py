@@ -123,6 +123,31 @@ def test_reason_sentences(sentence: str, gives: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    "sentence, gives",
+    [
+        ("Tree-Planner reduces token consumption by generating a plan tree once.", True),
+        ("MOREC learns a dynamics reward function from offline data.", True),
+        ("We distill a heavy teacher into a one-step student via score matching.", True),
+        ("Accelerating the sampling speed of diffusion models remains a significant challenge.", False),
+        ("Production-grade PyTorch model compression: pruning, LRF, clustering, quantization, GPTQ.", False),
+        ("Building attention mechanisms and Transformer models from scratch.", False),
+    ],
+)
+def test_means_sentences(sentence: str, gives: bool) -> None:
+    from rag.text import MEANS
+
+    assert bool(MEANS.search(sentence)) is gives
+
+
+def test_how_questions_need_a_means_and_answerable_ones_keep_it(assistant: Assistant) -> None:
+    # the best evidence is a problem statement ("... remains a challenge") and other papers' context
+    ans = assistant.ask("How does the classifier-free guidance weight trade sample quality against diversity?")
+    assert ans.refused and "asks how" in (ans.reason or ""), (ans.reason, ans.text)
+    ans = assistant.ask("How does Tree-Planner reduce token consumption?")
+    assert not ans.refused and "Tree-Planner" in ans.citations[0].title, ans.text
+
+
+@pytest.mark.parametrize(
     "question, why",
     [
         ("What learning rate does Tree-Planner use for fine-tuning?", "asks for a number"),
