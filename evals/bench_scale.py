@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .distractors import default_source, write_distractors
+from .distractors import FORMAT, default_source, write_distractors
 from .metrics import percentile, score_rows
 
 QUESTIONS = [
@@ -55,7 +55,10 @@ def build(store: Path, n: int, cache: Path) -> dict[str, Any]:
     """The collection of the bundled papers plus `n` distractors, built once (timings kept)."""
     done = store / "built.json"
     if done.is_file():
-        return dict(json.loads(done.read_text()))
+        info = dict(json.loads(done.read_text()))
+        if info.get("format") == FORMAT:
+            return info
+        shutil.rmtree(store)  # built from distractors of another format: its timings and answers are not comparable
     store.mkdir(parents=True, exist_ok=True)
     from rag.settings import BUNDLED_CORPUS
 
@@ -71,7 +74,7 @@ def build(store: Path, n: int, cache: Path) -> dict[str, Any]:
     report = out.stdout.strip().splitlines()[0]
     chunks = int(report.split(" chunks added (")[1].split(" in the")[0])
     info = {"documents": 78 + n, "chunks": chunks, "ingest_seconds": seconds,
-            "ingest_rss_mb": _rss(out.stderr) / 1024, "report": report}
+            "ingest_rss_mb": _rss(out.stderr) / 1024, "report": report, "format": FORMAT}
     done.write_text(json.dumps(info))
     return info
 
