@@ -35,7 +35,21 @@ import numpy as np
 
 from .evidence import SentenceHit, SentenceIndex, owners
 from .settings import Scoring
-from .text import OPPOSITE, STOPWORDS, content_terms, mentions, names, numbers, sentence_spans, stem, title_name, words
+from .text import (
+    OPPOSITE,
+    STOPWORDS,
+    content_terms,
+    fold,
+    is_name,
+    mentions,
+    name_key,
+    names,
+    numbers,
+    sentence_spans,
+    stem,
+    title_name,
+    words,
+)
 from .types import CheckReport, Citation, Source
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)(?:\s*,\s*p(?:p)?\.\s*\d+)?\]")
@@ -335,11 +349,41 @@ def swapped_sides(claim: str, evidence: str) -> bool:
     return False
 
 
+def _anchored_numbers(text: str, before: int = 8) -> dict[str, str]:
+    """Each figure of the text and the name it belongs to: the nearest name before it in its
+    clause ("Qwen2.5-32B-Instruct scores 59.1%" -> {"59.1%": "qwen2532binstruct"})."""
+    toks = fold(text).split()
+    out: dict[str, str] = {}
+    for i, w in enumerate(toks):
+        if any(c.isalpha() for c in w.replace("%", "").rstrip(".,;:)")):
+            continue  # a digit inside a name ("Qwen2.5-32B") is not a figure
+        for num in numbers(w):
+            for j in range(i - 1, max(-1, i - 1 - before), -1):
+                prev = toks[j]
+                if j < i - 1 and prev.endswith((",", ";", ":")):
+                    break  # another clause
+                cand = prev.strip(",;:()'\"").removesuffix("'s")
+                if is_name(cand):
+                    out.setdefault(num, name_key(cand))
+                    break
+    return out
+
+
+def moved_number(claim: str, evidence: str) -> bool:
+    """A figure of the evidence given to another of its names: "X reaches 50.1%" on "Y reaches
+    50.1% while X reaches 45.2%". Only when both names are in the evidence, each next to a figure."""
+    c, e = _anchored_numbers(claim), _anchored_numbers(evidence)
+    owners = set(e.values())
+    return any(n in e and e[n] != k and k in owners for n, k in c.items())
+
+
 def judged_evidence(claim: str, candidates: list[list[SentenceHit]]) -> tuple[list[SentenceHit], bool]:
     """The evidence the claim judge reads, and whether a rule already refutes the claim on it
-    (its sides of a contrast swapped). The check and `evals.calibrate_claims` both take this step."""
+    (its sides of a contrast swapped, a figure moved to another name). The check and
+    `evals.calibrate_claims` both take this step."""
     ev = best_evidence(claim, candidates)
-    return ev, swapped_sides(claim, " ".join(h.text for h in ev))
+    text = " ".join(h.text for h in ev)
+    return ev, swapped_sides(claim, text) or moved_number(claim, text)
 
 
 def claim_evidence(claim: str, hits: list[SentenceHit], source: Source, sc: Scoring) -> tuple[bool | None, list[list[SentenceHit]]]:

@@ -112,3 +112,23 @@ def test_a_contrast_with_its_sides_swapped_is_caught(claim: str, evidence: str, 
     from rag.citations import swapped_sides
 
     assert swapped_sides(claim, evidence) is swapped
+
+
+@pytest.mark.parametrize(("claim", "evidence", "moved"), [
+    # a figure given to the other name of the sentence
+    ("Qwen2.5-32B-Instruct scores 57.0% on LiveCodeBench, just behind o1-preview.",
+     "On LiveCodeBench, o1-preview scores 57.0% while Qwen2.5-32B-Instruct scores 59.1%.", True),
+    ("SPaR-8B reaches 70.1%, ahead of GPT-4-Turbo at 68.3%.",
+     "SPaR-8B reaches 68.3%, behind GPT-4-Turbo at 70.1%.", True),
+    # the figure stays with its name, or the evidence gives it to no name: nothing moved
+    ("Qwen2.5-32B-Instruct scores 59.1% on LiveCodeBench.",
+     "On LiveCodeBench, o1-preview scores 57.0% while Qwen2.5-32B-Instruct scores 59.1%.", False),
+    ("Tree-Planner reduces token consumption by 92.2%.",
+     "As a result, token consumption is reduced by 92.2% compared to the previously best-performing model.", False),
+    # the claim's name is not in the evidence: the other checks judge it
+    ("MOREC reaches 95.4% of the expert score.", "CUBER reaches 95.4% of the expert score.", False),
+])
+def test_a_figure_moved_to_another_name_is_caught(claim: str, evidence: str, moved: bool) -> None:
+    from rag.citations import moved_number
+
+    assert moved_number(claim, evidence) is moved
