@@ -162,6 +162,10 @@ ANTONYMS = [
     ("with", "without"), ("before", "after"), ("above", "below"), ("enables", "prevents"), ("succeeds", "fails"),
     ("always", "never"), ("often", "rarely"), ("strong", "weak"), ("early", "late"), ("earlier", "later"),
     ("first", "last"), ("maximize", "minimize"), ("positive", "negative"), ("significantly", "marginally"),
+    ("small", "large"), ("low", "high"), ("short", "long"), ("shorter", "longer"), ("slow", "fast"),
+    ("deterministic", "stochastic"), ("online", "offline"), ("easy", "hard"), ("easier", "harder"),
+    ("simple", "complex"), ("sparse", "dense"), ("supervised", "unsupervised"), ("weaker", "stronger"),
+    ("worst", "best"), ("lowest", "highest"), ("helps", "hurts"), ("minimal", "substantial"),
 ]
 OPPOSITE = {a: b for a, b in ANTONYMS} | {b: a for a, b in ANTONYMS}
 

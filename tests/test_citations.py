@@ -132,3 +132,19 @@ def test_a_figure_moved_to_another_name_is_caught(claim: str, evidence: str, mov
     from rag.citations import moved_number
 
     assert moved_number(claim, evidence) is moved
+
+
+@pytest.mark.parametrize(("claim", "evidence", "opposite"), [
+    ("When the sampling budget is small, the loss of support exceeds the gain.",
+     "When the sampling budget is large, the loss of support exceeds the gain.", True),
+    ("DoC beats Decision Transformer in deterministic environments.",
+     "DoC beats Decision Transformer in stochastic environments.", True),
+    ("Tree-Planner lowers token consumption by 92.2%.",
+     "Token consumption is reduced by 92.2% compared to the previously best-performing model.", False),
+])
+def test_a_condition_turned_into_its_opposite_is_a_feature(claim: str, evidence: str, opposite: bool) -> None:
+    from rag.citations import claim_features
+    from rag.evidence import SentenceHit
+
+    hit = SentenceHit(0, "abstract", 0, len(evidence), evidence, cos=0.9, lex=0.9)
+    assert bool(claim_features(claim, [hit], evidence)[-1]) is opposite  # the last feature: antonym
