@@ -330,7 +330,8 @@ REASON = re.compile(
 # on", "learns", "combines"). A tagline or a problem statement ("X remains a challenge") gives none.
 MEANS = re.compile(
     r"\b(because|due to|by|via|through|using|uses?|used|rel(y|ies) on|based on|leverag\w+|employ\w*|exploit\w*|with|"
-    r"allow\w*|enabl\w*|learns?|trains?|combin\w+|replac\w+|introduc\w+|propos\w+)\b", re.I
+    r"allow\w*|enabl\w*|learns?|trains?|combin\w+|replac\w+|introduc\w+|propos\w+|"
+    r"(develop|design|construct|adopt)(s|ed)?|devis(es|ed)|builds?|built|incorporat(es|ed)|appl(y|ies|ied))\b", re.I
 )
 _NOT_MECHANISM = re.compile(r"^how (well|good|effective(ly)?|accurate(ly)?|often|far|fast|long|large|big|much|many)\b")
 INTRO = re.compile(

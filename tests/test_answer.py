@@ -131,6 +131,9 @@ def test_reason_sentences(sentence: str, gives: bool) -> None:
         ("Accelerating the sampling speed of diffusion models remains a significant challenge.", False),
         ("Production-grade PyTorch model compression: pruning, LRF, clustering, quantization, GPTQ.", False),
         ("Building attention mechanisms and Transformer models from scratch.", False),
+        ("Our second algorithm develops a magnitude-reduced loss estimator, further removing the dependency.", True),
+        ("The policy is built on a graph of reusable skills.", True),
+        ("Developing a toolkit for tabular data.", False),  # a tagline's gerund is no means
     ],
 )
 def test_means_sentences(sentence: str, gives: bool) -> None:
