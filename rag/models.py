@@ -188,8 +188,7 @@ class Embedder:
         hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         torch.set_num_threads(self.settings.torch_threads)
         model = AutoModel.from_pretrained(str(self.model.path), local_files_only=True).eval()
-        # bfloat16 only where the CPU computes it natively; elsewhere it is emulated and slow.
-        use_bf16 = bf16 and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        use_bf16 = bf16 and native_bf16()
 
         def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
@@ -199,6 +198,17 @@ class Embedder:
             return hidden
 
         return run
+
+
+def native_bf16() -> bool:
+    """Does the CPU compute bfloat16 in hardware (AVX512-BF16 or AMX)? Elsewhere torch emulates it:
+    on an AVX512 Xeon without either, bf16 autocast embedded 50 texts/s against fp32's 162.
+    (`torch.ops.mkldnn._is_mkldnn_bf16_supported()` says True there too: it means "can run", not "fast".)"""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(c()) for c in checks if callable(c))
 
 
 def _torch_installed() -> bool:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EngineError
+from .models import native_bf16
 from .settings import Settings
 from .text import OPPOSITE, fold, names, numbers, sentences
 
@@ -199,7 +200,7 @@ class Verifier:
                 batch = pairs[b : b + bs]
                 enc = tok([p[0] for p in batch], [p[1] for p in batch], truncation=True, max_length=192,
                           padding=True, return_tensors="pt")
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16()):
                     logits = model(**enc).logits.squeeze(-1)
                 loss = loss_fn(logits.float(), torch.tensor([p[2] for p in batch]))
                 loss.backward()
@@ -217,7 +218,7 @@ class Verifier:
 
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        bf16 = native_bf16()
         with self._lock, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             enc = self._tok([fold(p[0]) for p in pairs], [fold(p[1]) for p in pairs], truncation=True, max_length=192,
                             padding=True, return_tensors="pt")

@@ -11,7 +11,7 @@ import pytest
 
 from rag import Assistant, Settings, StoreError
 from rag.corpus import read_path
-from rag.models import CHECKED_COSINE, Embedder
+from rag.models import CHECKED_COSINE, Embedder, native_bf16
 from rag.settings import BUNDLED_CORPUS
 from tests.conftest import cli_env
 
@@ -32,6 +32,13 @@ def test_onnx_and_torch_runtimes_give_the_same_vectors(embedder: Embedder, abstr
     assert cos(onnx, torch_fp32).min() >= CHECKED_COSINE
     assert cos(bulk, torch_fp32).min() >= CHECKED_COSINE
     print(f"onnx vs torch min cosine {cos(onnx, torch_fp32).min():.6f}; bulk vs torch {cos(bulk, torch_fp32).min():.6f}")
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU flags Linux reports")
+def test_bfloat16_only_where_the_cpu_has_it() -> None:
+    """Ingest runs bf16 only on AVX512-BF16 or AMX: emulated (AVX512 alone) it embedded 50 texts/s against fp32's 162."""
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    assert native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def test_int8_agrees_with_torch_and_keeps_recall(embedder: Embedder, abstracts: list[str], base_settings, tmp_path: Path,
