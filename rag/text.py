@@ -483,6 +483,10 @@ def analyze_question(question: str) -> Ask:
             focus = content_terms(re.sub(r"\b(does|do|did|is|are|was|were|more|less|faster|better)\b", " ", m.group(1))) - own
             return Ask("quantity", focus)
         return Ask("quantity", focus, terms_of(words[-1:]) or focus)
+    # "How often does X ...?": a frequency, a duration, a size, so any figure ("how often an arm was played" is a clause)
+    if re.match(r"how (often|frequently|long|large|big|fast|far)\s+(does|do|did|is|are|was|were|can|could|will|would|"
+                r"should|has|have|had)\b", low):
+        return Ask("quantity", frozenset())
     m = re.match(r"(?:by how much|to what extent)\s+(.*)", low)
     if m:
         return Ask("quantity", content_terms(m.group(1)) - own)

@@ -152,6 +152,13 @@ def test_question_types(question: str, quantity: bool, definition: bool, compari
         ("How many human labeled examples does the method use?", "quantity", {"human", "label", "exampl"}),
         # a question that starts normally is unchanged
         ("Which base models does TULU 3 build on?", "name", {"base"}),
+        # "how often / how long / how large" ask for a figure, like "how much"
+        ("How often does Dualformer in slow mode solve unseen mazes optimally?", "quantity", set()),
+        ("When the prompt contradicts memory, how often can scaling one head make the model follow it?", "quantity", set()),
+        ("How long is training with the new schedule?", "quantity", set()),
+        # an embedded "how often" clause is not the question ("... depend on how often an arm was played?")
+        ("Which bandits have payoffs that depend on how often an arm was played?", "other", {"bandit"}),
+        ("How does Coconut feed the last hidden state back?", "how", set()),
     ],
 )
 def test_asked_for_phrase(question: str, kind: str, focus: set[str]) -> None:
