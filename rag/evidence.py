@@ -188,20 +188,12 @@ def rank_for_question(question: str, qvec: np.ndarray, sources: list[Source], in
     refs = paper_references(question)
     only = {i for i, s in enumerate(sources) if s.named or any(refers_to(r, s.paper.title) for r in refs)} \
         if sc.named_paper_answers and not spans else set()
-    # A paper about something else gives no evidence, however well one of its sentences matches: its
-    # abstract as a whole sits below min_topic, or far below its best sentence (min_topic_share).
-    best_cos: dict[int, float] = {}
-    for h in hits:
-        if h.section == "abstract":
-            best_cos[h.source] = max(best_cos.get(h.source, -1.0), h.cos)
-    stray = {i for i, s in enumerate(sources) if not about[i]
-             and s.topic < max(sc.min_topic, sc.min_topic_share * best_cos.get(i, 0.0))}
     ranked = []
     for h in hits:
         if only and h.source not in only:
             continue
-        if h.source in stray:
-            continue  # one planted sentence, or one item of a digest, is not a paper about the question
+        if sources[h.source].topic < sc.min_topic and not about[h.source]:
+            continue  # a paper about something else: one planted sentence is not a paper about the question
         own = owners(h.text, sources)
         if own and h.source not in own:
             continue  # "Tree-Planner increases ..." written in another paper is not Tree-Planner's evidence

@@ -110,13 +110,6 @@ class Scoring(BaseModel):
         "question's distinctive names, gives no evidence: a planted sentence ('The capital of France is Berlin.') in a "
         "paper about something else answers nothing (such a paper sat at 0.07; answerable dev questions at 0.16 and up).",
     )
-    min_topic_share: float = Field(
-        default=0.48, ge=0, lt=1,
-        description="The same floor relative to the paper's best-matching abstract sentence: an abstract whose whole sits "
-        "below this share of that sentence's cosine is about something else (a digest of unrelated items, a planted "
-        "sentence). Unlike min_topic it does not drift as a collection grows: inside 10K distractors on dev, 5 wrongly "
-        "answered unanswerable questions sat at 0.30-0.45, every answerable one on its gold paper at 0.52 or more.",
-    )
     min_sentence: float = Field(
         default=0.30, description="An extractive answer adds a further sentence only when it scores at least this (cosine + lexical)."
     )
