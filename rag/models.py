@@ -15,6 +15,7 @@ Nothing here downloads anything, and nothing assigns llama-index's global `Setti
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -200,10 +201,12 @@ class Embedder:
         return run
 
 
+@functools.cache
 def native_bf16() -> bool:
     """Does the CPU compute bfloat16 in hardware (AVX512-BF16 or AMX)? Elsewhere torch emulates it:
     on an AVX512 Xeon without either, bf16 autocast embedded 50 texts/s against fp32's 162.
-    (`torch.ops.mkldnn._is_mkldnn_bf16_supported()` says True there too: it means "can run", not "fast".)"""
+    (`torch.ops.mkldnn._is_mkldnn_bf16_supported()` says True there too: it means "can run", not "fast".)
+    Asked once per process: the verifier's scoring and training ask it on every batch."""
     import torch
 
     cpu = getattr(torch, "cpu", None)
